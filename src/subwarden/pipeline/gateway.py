@@ -33,6 +33,9 @@ class Gateway:
     record: Recorder = discard_record
     #: Runtimes with start()/close() (token key refresh, store pools, record writers).
     runtimes: list[Any] = field(default_factory=list)
+    #: The token runtime (tokens.build.TokenRuntime) and identity runtime (identity.build.IdentityRuntime).
+    tokens: Any = None
+    identity: Any = None
 
     async def start(self) -> None:
         for runtime in self.runtimes:
