@@ -34,7 +34,7 @@ def test_codes_are_unique_snake_case_and_statuses_are_http_errors() -> None:
 
 
 def test_outages_are_5xx_never_401_or_403() -> None:
-    for cls in errors.STORE_ERRORS + (errors.JwksUnavailable,):
+    for cls in (*errors.STORE_ERRORS, errors.JwksUnavailable):
         assert cls.status == 503
         assert cls.retry_after is not None
 

@@ -46,7 +46,7 @@ def test_constraint_violation_names_the_key_path(tmp_path: Path) -> None:
 
 def test_mapping_to_an_unknown_lookup_attribute_is_rejected(tmp_path: Path) -> None:
     issuer = {**MINIMAL["issuers"][0], "mapping": [{"claim": "email", "attribute": "email"}]}
-    with pytest.raises(ConfigError, match="not in identity.store.lookup"):
+    with pytest.raises(ConfigError, match=r"not in identity\.store\.lookup"):
         load_config(write(tmp_path, {**MINIMAL, "issuers": [issuer]}), env={})
 
 
