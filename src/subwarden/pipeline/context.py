@@ -23,6 +23,7 @@ class RequestContext:
         "anonymous",
         "cache_age",
         "cache_state",
+        "candidates",
         "claims",
         "client_ip",
         "error",
@@ -104,6 +105,8 @@ class RequestContext:
         self.kid: str | None = None
         self.key_source: str | None = None
         self.subject: Any = None
+        #: Ordered lookup candidates from the map stage (identity.mapping.Candidate).
+        self.candidates: tuple[Any, ...] = ()
         self.subject_key: str | None = None
         self.mapping_claim: str | None = None
         self.mapping_rule: str | None = None

@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from subwarden.config.models import StoreConfig
 
@@ -50,6 +50,8 @@ class StoreQuery:
     field: str
     text: str
     params: tuple[Any, ...] = ()
+    #: Compare ignoring case (Unicode casefold); set by ``build_casefold_query``.
+    casefold: bool = False
 
     def describe(self) -> str:
         if not self.params:
@@ -100,6 +102,8 @@ class UserStore(abc.ABC):
 
     #: Scheme(s) this backend serves, e.g. ("postgresql", "postgres").
     schemes: tuple[str, ...] = ()
+    #: Whether ``build_casefold_query`` is implemented (checked at start-up when a mapping casefolds).
+    supports_casefold: ClassVar[bool] = False
 
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
@@ -112,6 +116,15 @@ class UserStore(abc.ABC):
     @abc.abstractmethod
     def build_query(self, attribute: str, value: str) -> StoreQuery:
         """The exact query ``fetch`` runs for this lookup. Pure: no I/O."""
+
+    def build_casefold_query(self, attribute: str, value: str) -> StoreQuery:
+        """The query for a case-insensitive lookup (``normalization.casefold``). Pure: no I/O.
+
+        A backend supporting it returns a query with ``casefold=True``; ``fetch`` then
+        returns every user whose field casefolds to ``value.casefold()`` (more than
+        one means ambiguous, which the resolve stage refuses).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support casefold lookups")
 
     @abc.abstractmethod
     async def fetch(self, query: StoreQuery) -> list[UserRecord]:
@@ -216,6 +229,18 @@ def classify_status(raw: Any, config: StoreConfig) -> UserStatus:
         if text in (a.lower() for a in accepted):
             return status
     return UserStatus.disabled
+
+
+def lookup_matches(stored: Any, value: str, casefold: bool = False) -> bool:
+    """The post-filter every backend applies: exact equality, or equality after casefold.
+
+    Integers compare by their decimal text (an INTEGER id column matched by a string subject).
+    """
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        stored = str(stored)
+    if not isinstance(stored, str):
+        return False
+    return stored.casefold() == value.casefold() if casefold else stored == value
 
 
 def parse_roles(raw: Any) -> tuple[str, ...]:
