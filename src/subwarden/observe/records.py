@@ -1,0 +1,182 @@
+"""The record writer: an O(1) ``record(ctx)`` on the hot path, a bounded queue, a batched drain.
+
+Shaping records, updating metrics and writing sinks all happen in one worker
+thread, so the event loop only pays for a deque append per request. When the
+queue is full the newest record is dropped and counted, never silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from time import perf_counter_ns
+from typing import Any, Protocol
+
+from subwarden.clock import SYSTEM_CLOCK, Clock
+from subwarden.observe.record_shape import RecordShaper
+from subwarden.observe.sinks import Record, Sink
+from subwarden.pipeline.context import RequestContext
+
+log = logging.getLogger("subwarden.observe.records")
+
+_Item = tuple[RequestContext, float, int]
+
+
+class BatchObserver(Protocol):
+    def observe(self, records: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+class RecordWriter:
+    """Queues finished requests and drains them in batches to the sinks (and metrics)."""
+
+    def __init__(
+        self,
+        shaper: RecordShaper,
+        sinks: Sequence[Sink],
+        *,
+        queue_size: int = 65_536,
+        batch_size: int = 512,
+        flush_interval: float = 0.5,
+        metrics: BatchObserver | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        drop_log_interval: float = 10.0,
+    ) -> None:
+        self.shaper = shaper
+        self.sinks = tuple(sinks)
+        self.metrics = metrics
+        self._queue: deque[_Item] = deque()
+        self._capacity = queue_size
+        self._batch_size = batch_size
+        self._interval = flush_interval
+        self._now = clock.now
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
+        self._drop_log_interval = drop_log_interval
+        self._last_drop_log = clock.monotonic()
+        self._dropped = 0
+        self._dropped_logged = 0
+        self._written = 0
+        self._sink_errors = 0
+        self._shape_errors = 0
+        self._batches = 0
+
+    # ------------------------------------------------------------ hot path
+    def record(self, ctx: RequestContext) -> None:
+        """Queue ``ctx`` for recording. O(1), never blocks, never raises."""
+        queue = self._queue
+        if len(queue) >= self._capacity:
+            self._dropped += 1
+            return
+        queue.append((ctx, self._now(), perf_counter_ns()))
+        if len(queue) == self._batch_size:
+            self._wake.set()
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Start the background drain (idempotent)."""
+        if self._task is not None:
+            return
+        self._closing = False
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="subwarden-records")
+        self._task = asyncio.get_running_loop().create_task(self._drain_loop(), name="subwarden-records-drain")
+
+    async def close(self) -> None:
+        """Flush everything queued, then close the sinks."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        executor = self._executor or ThreadPoolExecutor(max_workers=1)
+        await self._flush(executor)
+        await asyncio.get_running_loop().run_in_executor(executor, self._close_sinks)
+        executor.shutdown(wait=True)
+        self._executor = None
+        self._log_drops(force=True)
+
+    def stats(self) -> dict[str, float]:
+        """Queue state for metrics and /readyz."""
+        return {
+            "queued": len(self._queue),
+            "capacity": self._capacity,
+            "dropped": self._dropped,
+            "written": self._written,
+            "batches": self._batches,
+            "sink_errors": self._sink_errors,
+            "shape_errors": self._shape_errors,
+        }
+
+    # ------------------------------------------------------------ drain
+    async def _drain_loop(self) -> None:
+        assert self._executor is not None
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+            self._wake.clear()
+            await self._flush(self._executor)
+            self._log_drops()
+
+    async def _flush(self, executor: ThreadPoolExecutor) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        while queue:
+            batch = [queue.popleft() for _ in range(min(len(queue), self._batch_size))]
+            await loop.run_in_executor(executor, self._write_batch, batch)
+
+    def flush_sync(self) -> None:
+        """Write everything queued from the calling thread (tools and tests without a loop)."""
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_size))]
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_Item]) -> None:
+        records = self._shape_all(batch)
+        for sink in self.sinks:
+            try:
+                sink.write(records)
+            except Exception as exc:  # noqa: BLE001 - a failing sink must not stop the others
+                self._sink_errors += 1
+                log.error(
+                    "record sink %s failed (%d records lost): %s", type(sink).__name__, len(records), type(exc).__name__
+                )
+        if self.metrics is not None:
+            self.metrics.observe(records)
+        self._written += len(records)
+        self._batches += 1
+
+    def _shape_all(self, batch: list[_Item]) -> list[Record]:
+        records: list[Record] = []
+        shape = self.shaper.shape
+        for ctx, ts, ended_ns in batch:
+            try:
+                records.append(shape(ctx, ts, ended_ns))
+            except Exception as exc:  # noqa: BLE001 - one odd context must not lose the batch
+                self._shape_errors += 1
+                log.error("could not shape a record (request %s): %s", ctx.request_id, type(exc).__name__)
+        return records
+
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001
+                log.error("closing record sink %s failed: %s", type(sink).__name__, type(exc).__name__)
+
+    def _log_drops(self, *, force: bool = False) -> None:
+        now = self._clock.monotonic()
+        if not force and now - self._last_drop_log < self._drop_log_interval:
+            return
+        new = self._dropped - self._dropped_logged
+        if new:
+            log.warning("dropped %d call records: queue full (records.queue_size=%d)", new, self._capacity)
+            self._dropped_logged = self._dropped
+        self._last_drop_log = now

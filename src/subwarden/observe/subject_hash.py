@@ -1,0 +1,68 @@
+"""Keyed hashes of subjects for records: correlatable across requests, not reversible without the key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+KEY_FILE_NAME = "subject_hash.key"
+_KEY_BYTES = 32
+
+
+class SubjectHasher:
+    """HMAC-SHA256 of a subject under a secret key, as 32 hex characters (128 bits)."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 16:
+            raise ValueError("the subject hash key must be at least 16 bytes")
+        self._key = key
+
+    def hash(self, subject: Any) -> str | None:
+        """The keyed hash of ``subject`` (None stays None; non-strings are hashed as text)."""
+        if subject is None:
+            return None
+        text = subject if isinstance(subject, str) else repr(subject)
+        return hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+
+
+def load_subject_hash_key(env_var: str, var_dir: Path, environ: Mapping[str, str] | None = None) -> bytes:
+    """The key from ``env_var`` if set, else from ``var_dir/subject_hash.key`` (created once, mode 0600)."""
+    env = os.environ if environ is None else environ
+    value = env.get(env_var, "")
+    if value:
+        return value.encode("utf-8")
+    return _load_or_create_key_file(var_dir / KEY_FILE_NAME)
+
+
+def _load_or_create_key_file(path: Path) -> bytes:
+    if path.exists():
+        return _read_key(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secrets.token_hex(_KEY_BYTES).encode("ascii"))
+    finally:
+        os.close(fd)
+    try:
+        # link() never replaces: when workers race, the first key wins and all read it.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> bytes:
+    key = path.read_bytes().strip()
+    if len(key) < 16:
+        raise ValueError(f"{path}: subject hash key is too short (delete it to regenerate)")
+    return key

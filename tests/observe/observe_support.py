@@ -1,0 +1,24 @@
+"""Constants and helpers shared by the observe tests (a unique module name, unlike conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from subwarden.pipeline.context import RequestContext
+
+KEYS = Path(__file__).parent / "keys"
+HASH_KEY = b"observe-test-subject-hash-key-0123456789"
+FINGERPRINT = "0123456789abcdef"
+
+CtxFactory = Callable[..., RequestContext]
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll ``condition`` until true; fails the test after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)

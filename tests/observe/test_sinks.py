@@ -1,0 +1,94 @@
+"""SQLite sink retention and the RecordQuery reader."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from observe_support import CtxFactory
+
+from subwarden.clock import FrozenClock
+from subwarden.errors import TokenExpired, UserNotFound
+from subwarden.observe.query import RecordQuery, RecordReader
+from subwarden.observe.record_shape import RecordShaper
+from subwarden.observe.records import RecordWriter
+from subwarden.observe.sinks import SqliteSink
+
+DAY = 86_400.0
+
+
+def count_rows(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM records").fetchone()[0])
+
+
+def test_rows_older_than_the_retention_are_pruned_on_a_later_write(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "records.db"
+    sink = SqliteSink(db, retention_days=7, clock=clock, prune_every=60)
+    writer = RecordWriter(shaper, [sink], clock=clock)
+    writer.record(make_ctx(request_id="old"))
+    writer.flush_sync()
+    clock.advance(6 * DAY)
+    writer.record(make_ctx(request_id="recent"))
+    writer.flush_sync()
+    clock.advance(1.5 * DAY)  # "old" is now 7.5 days old, "recent" 1.5
+    writer.record(make_ctx(request_id="new"))
+    writer.flush_sync()
+    sink.close()
+    found = RecordReader(db).query(RecordQuery())
+    assert [r["request_id"] for r in found] == ["new", "recent"]
+
+
+def test_pruning_runs_at_most_once_per_interval(clock: FrozenClock, tmp_path: Path) -> None:
+    sink = SqliteSink(tmp_path / "r.db", retention_days=1, clock=clock, prune_every=300)
+    sink.write([{"ts": clock.now()}])  # the first write prunes
+    sink.write([{"ts": clock.now() - 2 * DAY}])  # expired, but the next prune is not due yet
+    assert count_rows(tmp_path / "r.db") == 2
+    clock.advance(301)
+    assert sink.prune_if_due() == 1
+    sink.close()
+
+
+@pytest.fixture
+def filled_db(shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path) -> Path:
+    db = tmp_path / "records.db"
+    writer = RecordWriter(shaper, [SqliteSink(db, clock=clock)], clock=clock)
+    for i in range(5):
+        writer.record(make_ctx(request_id=f"ok-{i}"))
+        clock.advance(10)
+    writer.record(make_ctx(request_id="nf", error=UserNotFound()))
+    writer.record(make_ctx(request_id="exp", error=TokenExpired(), route=None))
+    writer.flush_sync()
+    writer.sinks[0].close()
+    return db
+
+
+def test_a_query_filters_by_code_route_and_since_newest_first(filled_db: Path, clock: FrozenClock) -> None:
+    reader = RecordReader(filled_db)
+    assert [r["request_id"] for r in reader.query(RecordQuery(code="user_not_found"))] == ["nf"]
+    assert [r["request_id"] for r in reader.query(RecordQuery(route="api", limit=3))] == ["nf", "ok-4", "ok-3"]
+    recent = reader.query(RecordQuery(since=clock.now() - 15))
+    assert [r["request_id"] for r in recent] == ["exp", "nf", "ok-4"]
+    assert reader.query(RecordQuery(request_id="exp"))[0]["code"] == "token_expired"
+
+
+def test_a_query_is_plain_parametrized_sql() -> None:
+    sql, params = RecordQuery(since=5.0, code="x' OR 1=1 --", limit=10).to_sql()
+    assert sql == "SELECT record FROM records WHERE ts >= ? AND code = ? ORDER BY ts DESC, id DESC LIMIT ?"
+    assert params == (5.0, "x' OR 1=1 --", 10)
+
+
+def test_a_limit_outside_1_to_1000_is_refused() -> None:
+    with pytest.raises(ValueError):
+        RecordQuery(limit=0)
+    with pytest.raises(ValueError):
+        RecordQuery(limit=1001)
+
+
+def test_reading_a_missing_database_or_an_empty_one_gives_no_records(tmp_path: Path) -> None:
+    assert RecordReader(tmp_path / "absent.db").query(RecordQuery()) == []
+    sqlite3.connect(tmp_path / "empty.db").close()
+    assert RecordReader(tmp_path / "empty.db").query(RecordQuery()) == []
