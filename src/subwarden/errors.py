@@ -369,6 +369,33 @@ class UpstreamTimeout(GatewayError):
     hint = "The upstream did not connect or answer within the route's timeouts."
 
 
+# ---------------------------------------------------------------- control plane (admin API)
+class _AdminError(GatewayError):
+    stage = "admin"
+
+
+class AdminDisabled(_AdminError):
+    code = "admin_disabled"
+    status = 503
+    title = "Admin API disabled"
+    hint = "No admin token is set: export the variable named by admin.token_env to enable the /admin/* endpoints."
+
+
+class AdminUnauthorized(_AdminError):
+    code = "admin_unauthorized"
+    status = 401
+    bearer_error = "invalid_token"
+    title = "Authentication required"
+    hint = "The /admin/* request has no admin bearer token, or a wrong one (compared in constant time)."
+
+
+class AdminRequestInvalid(_AdminError):
+    code = "admin_request_invalid"
+    status = 400
+    title = "Bad request"
+    hint = "The admin API request body or query does not fit the endpoint; the response's detail names the field."
+
+
 class InternalError(GatewayError):
     """Fallback for a bug: the client sees a generic 500, the record the exception type."""
 
@@ -417,6 +444,9 @@ CATALOG: tuple[type[GatewayError], ...] = (
     ExpectationFailed,
     UpstreamUnavailable,
     UpstreamTimeout,
+    AdminDisabled,
+    AdminUnauthorized,
+    AdminRequestInvalid,
     InternalError,
 )
 
@@ -429,3 +459,6 @@ STORE_ERRORS: tuple[type[GatewayError], ...] = (
     StoreTimeout,
     StoreCircuitOpen,
 )
+
+#: Control-plane failures: reached through the admin API, never by a data-plane request.
+ADMIN_ERRORS: tuple[type[GatewayError], ...] = (AdminDisabled, AdminUnauthorized, AdminRequestInvalid)

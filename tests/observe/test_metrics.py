@@ -16,6 +16,11 @@ class CacheStats:
         return {"hits": 7, "misses": 2, "negative_hits": 1, "coalesced": 3, "size": 9}
 
 
+class BreakerStats:
+    def stats(self) -> dict[str, float]:
+        return {"store_breaker_state": 2, "store_breaker_consecutive_failures": 5, "store_breaker_opens": 1}
+
+
 class BrokenStats:
     def stats(self) -> dict[str, float]:
         raise RuntimeError("boom")
@@ -64,12 +69,16 @@ def test_runtime_stats_are_read_at_scrape_time_and_a_broken_source_is_skipped() 
     metrics = GatewayMetrics(process=False)
     metrics.add_stats_source("broken", BrokenStats())
     metrics.add_stats_source("user_cache", CacheStats())
+    metrics.add_stats_source("store_breaker", BreakerStats())
     text = scrape(metrics)
     assert "subwarden_user_cache_hits_total 7.0" in text
     assert "subwarden_user_cache_negative_hits_total 1.0" in text
     assert "subwarden_user_cache_coalesced_total 3.0" in text
     assert "subwarden_user_cache_size 9.0" in text
     assert "subwarden_broken" not in text
+    assert "subwarden_store_breaker_state 2.0" in text  # keys already prefixed are not prefixed twice
+    assert "# TYPE subwarden_store_breaker_consecutive_failures gauge" in text
+    assert "subwarden_store_breaker_opens_total 1.0" in text
 
 
 def test_the_config_fingerprint_is_exposed_and_replaced_on_reload() -> None:
@@ -89,3 +98,4 @@ def test_two_metric_sets_in_one_process_do_not_collide() -> None:
 def test_counter_keys_are_recognised_by_name() -> None:
     assert is_counter_key("hits") and is_counter_key("negative_hits") and is_counter_key("refreshes_total")
     assert not is_counter_key("size") and not is_counter_key("state")
+    assert not is_counter_key("store_breaker_consecutive_failures") and not is_counter_key("user_cache_inflight")

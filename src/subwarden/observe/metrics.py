@@ -25,11 +25,13 @@ log = logging.getLogger("subwarden.observe.metrics")
 PREFIX = "subwarden"
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 STAGE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.05, 0.25, 1.0, 5.0)
-#: stats() keys exported as counters (monotonic); every other key is a gauge.
+#: stats() keys ending in "_total" or in one of these words are counters (monotonic); the rest are gauges.
 COUNTER_WORDS = frozenset(
     {"hits", "misses", "coalesced", "evictions", "expired", "dropped", "written", "errors", "failures",
-     "refetches", "lookups", "requests", "opened", "rejected", "batches"}
+     "refetches", "fetches", "refreshes", "lookups", "requests", "opens", "opened", "rejected", "batches", "served"}
 )
+#: Words that make a key a level even when it ends in a counter word (e.g. consecutive_failures).
+GAUGE_WORDS = frozenset({"consecutive", "current", "inflight"})
 
 
 class StatsSource(Protocol):
@@ -39,11 +41,17 @@ class StatsSource(Protocol):
 
 
 def is_counter_key(key: str) -> bool:
-    return key.endswith("_total") or key.rsplit("_", 1)[-1] in COUNTER_WORDS
+    words = key.split("_")
+    if GAUGE_WORDS.intersection(words):
+        return False
+    return key.endswith("_total") or words[-1] in COUNTER_WORDS
 
 
 class RuntimeStatsCollector(Collector):
-    """Reads each registered source's ``stats()`` at scrape time: ``subwarden_<source>_<key>``."""
+    """Reads each registered source's ``stats()`` at scrape time as ``subwarden_<source>_<key>``.
+
+    Keys already starting with ``<source>_`` are not prefixed twice.
+    """
 
     def __init__(self) -> None:
         self._sources: dict[str, StatsSource] = {}
@@ -65,7 +73,8 @@ def _families(source: str, stats: Mapping[str, float]) -> Iterator[Metric]:
     for key, value in sorted(stats.items()):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
-        base = f"{PREFIX}_{source}_{key.removesuffix('_total')}"
+        name = key.removesuffix("_total")
+        base = f"{PREFIX}_{name}" if name.startswith(f"{source}_") else f"{PREFIX}_{source}_{name}"
         if is_counter_key(key):
             yield CounterMetricFamily(base, f"{source} {key}", value=float(value))
         else:
