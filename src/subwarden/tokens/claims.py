@@ -1,0 +1,213 @@
+"""Claim checks of one issuer, compiled once from config (pure: claims and a time in, an error out)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from subwarden.config.models import ClaimRule, IssuerConfig
+from subwarden.errors import (
+    AudienceInvalid,
+    ClaimMissing,
+    ClaimRuleFailed,
+    ClaimTypeInvalid,
+    TokenExpired,
+    TokenIssuedInFuture,
+    TokenNotYetValid,
+)
+
+_MISSING: Any = object()
+_SHOWN_CHARS = 120
+
+
+def claim_value(claims: dict[str, Any], name: str) -> Any:
+    """The claim ``name`` (a literal key first, then a dotted path), or ``_MISSING``."""
+    value = claims.get(name, _MISSING)
+    if value is not _MISSING or "." not in name:
+        return value
+    node: Any = claims
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def is_missing(value: Any) -> bool:
+    return value is _MISSING
+
+
+def shown(value: Any) -> Any:
+    """A claim value small enough for a record (strings and lists truncated)."""
+    if isinstance(value, str):
+        return value[:_SHOWN_CHARS]
+    if isinstance(value, list):
+        return [shown(v) for v in value[:10]]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return f"({type(value).__name__})"
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float if it is a JSON number (not a bool), else None."""
+    kind = type(value)
+    if kind is not int and kind is not float:
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def numeric_date(claims: dict[str, Any], name: str) -> float | None:
+    """A NumericDate claim as float; None if absent; ``ClaimTypeInvalid`` for strings, bools, inf, NaN."""
+    value = claims.get(name, _MISSING)
+    if value is _MISSING:
+        return None
+    number = _finite(value)
+    if number is not None:
+        return number
+    kind = type(value)
+    raise ClaimTypeInvalid(
+        f"{name} is not a finite JSON number", claim=name, json_type=kind.__name__, value=shown(value)
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    # JSON true is not 1: compare bools only with bools.
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return bool(a == b)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    claim: str
+    kind: str
+    expected: Any
+    pattern: re.Pattern[str] | None
+
+    @classmethod
+    def from_config(cls, rule: ClaimRule) -> CompiledRule:
+        for kind in ("equals", "one_of", "contains", "regex"):
+            expected = getattr(rule, kind)
+            if expected is not None:
+                pattern = re.compile(expected) if kind == "regex" else None
+                return cls(rule.claim, kind, expected, pattern)
+        raise ValueError("claim rule without a condition")
+
+    def holds(self, value: Any) -> bool:
+        if self.kind == "equals":
+            return _same(value, self.expected)
+        if self.kind == "one_of":
+            return any(_same(value, e) for e in self.expected)
+        if self.kind == "contains":
+            items = value.split() if isinstance(value, str) else value if isinstance(value, list) else []
+            return any(_same(item, self.expected) for item in items)
+        return isinstance(value, str) and self.pattern is not None and self.pattern.fullmatch(value) is not None
+
+    def check(self, claims: dict[str, Any]) -> None:
+        value = claim_value(claims, self.claim)
+        if value is _MISSING:
+            raise ClaimMissing(
+                f"claim {self.claim} (needed by a claim rule) is absent",
+                claim=self.claim,
+                by="claim_rule",
+                present=sorted(claims)[:50],
+            )
+        if not self.holds(value):
+            raise ClaimRuleFailed(
+                f"claim {self.claim} fails {self.kind}",
+                claim=self.claim,
+                rule=self.kind,
+                expected=self.expected,
+                actual=shown(value),
+            )
+
+
+class ClaimPolicy:
+    """An issuer's claim checks: required claims, exp/nbf/iat with leeway, audience, rules."""
+
+    __slots__ = ("audiences", "issuer", "leeway", "max_age", "required", "rules")
+
+    def __init__(self, config: IssuerConfig) -> None:
+        self.issuer = config.issuer
+        self.required = tuple(config.required_claims)
+        self.leeway = config.leeway
+        self.max_age = config.max_token_age
+        self.audiences = frozenset(config.audiences)
+        self.rules = tuple(CompiledRule.from_config(r) for r in config.claim_rules)
+
+    def check(self, claims: dict[str, Any], now: float) -> None:
+        """Raise the first failing check's catalog error; return None if every check holds."""
+        for name in self.required:
+            value = claim_value(claims, name)
+            if value is _MISSING or value is None:
+                raise ClaimMissing(
+                    f"required claim {name} is absent", claim=name, by="required_claims", present=sorted(claims)[:50]
+                )
+        self._check_times(claims, now)
+        if self.audiences:
+            self._check_audience(claims.get("aud"))
+        for rule in self.rules:
+            rule.check(claims)
+
+    def _check_times(self, claims: dict[str, Any], now: float) -> None:
+        leeway = self.leeway
+        exp = numeric_date(claims, "exp")
+        if exp is not None and now >= exp + leeway:
+            raise TokenExpired("token expired", exp=exp, now=now, expired_for=round(now - exp, 3), leeway=leeway)
+        nbf = numeric_date(claims, "nbf")
+        if nbf is not None and now + leeway < nbf:
+            raise TokenNotYetValid("token not yet valid", nbf=nbf, now=now, valid_in=round(nbf - now, 3), leeway=leeway)
+        iat = numeric_date(claims, "iat")
+        if iat is not None and iat > now + leeway:
+            raise TokenIssuedInFuture(
+                "iat is in the future", iat=iat, now=now, ahead_by=round(iat - now, 3), leeway=leeway
+            )
+        if self.max_age is not None:
+            if iat is None:
+                raise ClaimMissing(
+                    "iat is needed for max_token_age", claim="iat", by="max_token_age", present=sorted(claims)[:50]
+                )
+            if now - iat > self.max_age + leeway:
+                raise TokenIssuedInFuture(
+                    "token older than max_token_age",
+                    iat=iat,
+                    now=now,
+                    age=round(now - iat, 3),
+                    max_token_age=self.max_age,
+                    leeway=leeway,
+                )
+
+    def _check_audience(self, aud: Any) -> None:
+        if isinstance(aud, str):
+            if aud in self.audiences:
+                return
+        elif isinstance(aud, list):
+            if not all(isinstance(a, str) for a in aud):
+                raise ClaimTypeInvalid("aud list holds a non-string", claim="aud", json_type="list")
+            if not self.audiences.isdisjoint(aud):
+                return
+        elif aud is not None:
+            raise ClaimTypeInvalid("aud is neither a string nor a list", claim="aud", json_type=type(aud).__name__)
+        raise AudienceInvalid("no accepted audience in aud", expected=sorted(self.audiences), actual=shown(aud))
+
+    def facts(self, claims: dict[str, Any], now: float) -> dict[str, Any]:
+        """What diagnose shows: the clock, the time claims and how far inside/outside the window, iss/aud."""
+        out: dict[str, Any] = {"now": now, "leeway": self.leeway}
+        for name, sign in (("exp", 1), ("nbf", -1), ("iat", -1)):
+            value = claims.get(name)
+            out[name] = shown(value)
+            number = _finite(value)
+            if number is not None:
+                # exp: seconds left (negative = expired); nbf/iat: seconds since (negative = in the future).
+                out[f"{name}_offset"] = round(sign * (number - now), 3)
+        out["iss_expected"], out["iss_actual"] = self.issuer, shown(claims.get("iss"))
+        out["aud_expected"], out["aud_actual"] = sorted(self.audiences), shown(claims.get("aud"))
+        if self.max_age is not None:
+            out["max_token_age"] = self.max_age
+        return out

@@ -1,0 +1,108 @@
+"""Strict compact-JWS parsing, run before any JOSE library sees the token (pure, no I/O).
+
+Stricter than common libraries: base64url must be unpadded, url-safe and
+canonical; header and payload must be JSON objects without duplicate keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from subwarden.errors import TokenDuplicateKey, TokenEncodingInvalid, TokenMalformed
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_PART_NAMES = ("header", "payload", "signature")
+
+
+@dataclass(frozen=True, slots=True)
+class CompactJWS:
+    """A parsed compact JWS whose signature is not yet checked."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def b64url_decode(text: str, part: str = "part") -> bytes:
+    """Decode unpadded, canonical base64url or raise ``TokenEncodingInvalid``."""
+    if not _B64URL.fullmatch(text):
+        reason = "padding" if "=" in text else "character outside the base64url alphabet"
+        raise TokenEncodingInvalid(f"{part}: {reason}", part=part, problem=reason)
+    if len(text) % 4 == 1:
+        raise TokenEncodingInvalid(f"{part}: impossible base64url length", part=part, problem="length")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise TokenEncodingInvalid(f"{part}: undecodable", part=part, problem="undecodable") from None
+    if b64url_encode(raw) != text:
+        raise TokenEncodingInvalid(f"{part}: non-canonical encoding", part=part, problem="non_canonical")
+    return raw
+
+
+def b64url_encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def parse_json_object(raw: bytes, part: str) -> dict[str, Any]:
+    """Parse a JSON object, refusing duplicate keys, NaN/Infinity and invalid UTF-8."""
+    try:
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+    except _DuplicateKey as dup:
+        raise TokenDuplicateKey(f"{part}: duplicate JSON key", part=part, key=dup.key[:64]) from None
+    except (ValueError, RecursionError):
+        raise TokenMalformed(f"{part}: not valid JSON", part=part) from None
+    if not isinstance(value, dict):
+        raise TokenMalformed(f"{part}: not a JSON object", part=part, json_type=type(value).__name__)
+    return value
+
+
+def parse_compact(token: str) -> CompactJWS:
+    """Split, decode and parse a compact JWS; raises the catalog's token-shape errors."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        reason = "JWE (5 parts) is not accepted" if len(parts) == 5 else "expected 3 dot-separated parts"
+        raise TokenMalformed(reason, parts=len(parts))
+    raw = [b64url_decode(text, name) for text, name in zip(parts, _PART_NAMES, strict=True)]
+    header = parse_json_object(raw[0], "header")
+    claims = parse_json_object(raw[1], "payload")
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    return CompactJWS(header, claims, signing_input, raw[2])
+
+
+def header_alg_kid(header: dict[str, Any]) -> tuple[str, str | None]:
+    """The header's alg and kid, refusing wrong types and unknown critical extensions."""
+    alg = header.get("alg")
+    if not isinstance(alg, str) or not alg:
+        raise TokenMalformed("header: alg missing or not a string", part="header", field="alg")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise TokenMalformed("header: kid is not a string", part="header", field="kid")
+    if "crit" in header:
+        # RFC 7515 §4.1.11: we implement no extensions, so any critical one must be refused.
+        raise TokenMalformed("header: unsupported critical extension", part="header", field="crit")
+    return alg, kid
