@@ -1,0 +1,146 @@
+"""Turn individual runs into medians, same-run ratios and goal verdicts; write latest.json and latest.md."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+#: goal name → (how it is computed, comparison, threshold)
+GOALS: dict[str, tuple[str, str, float]] = {
+    "cached: subwarden / haproxy req/s": ("pinned/cached subwarden ÷ haproxy", ">=", 2.0),
+    "cached: subwarden / nginx req/s": ("pinned/cached subwarden ÷ nginx", ">=", 0.6),
+    "cached: subwarden p99 / nginx p99": ("pinned/cached p99 subwarden ÷ nginx", "<=", 2.0),
+    "every token new: subwarden / haproxy req/s": ("pinned/new subwarden ÷ haproxy", ">=", 0.35),
+    "bytes per cached user": ("RSS growth ÷ users", "<=", 1024.0),
+    "2 workers / 1 worker req/s": ("unpinned/cached subwarden-2w ÷ subwarden-1w", ">=", 1.7),
+    "cold user path / asyncpg raw rate": ("bench/stores", ">=", 0.70),
+}
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Medians per ``layout/mode/target`` over the valid repeats."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(f"{run['layout']}/{run['mode']}/{run['target']}", []).append(run)
+    return {key: _median_of(items) for key, items in groups.items()}
+
+
+def _median_of(items: list[dict[str, Any]]) -> dict[str, Any]:
+    valid = [r for r in items if r["valid"]]
+
+    def med(field: str) -> float | None:
+        values = [r[field] for r in valid]
+        return round(statistics.median(values), 2) if values else None
+
+    return {
+        "repeats": len(items), "valid_repeats": len(valid), "rps": med("rps"), "p50_ms": med("p50_ms"),
+        "p99_ms": med("p99_ms"), "errors": med("errors"), "target_cpu_pct": med("target_cpu_pct"),
+        "load_cpu_pct": med("load_cpu_pct") if all(r["load_cpu_pct"] is not None for r in valid) else None,
+        "rps_each": [r["rps"] for r in items], "invalid_reasons": sorted({r["invalid"] for r in items if r["invalid"]}),
+    }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    def get(key: str, field: str = "rps") -> float | None:
+        value = summary.get(key, {}).get(field)
+        return float(value) if value is not None else None
+
+    out: dict[str, float | None] = {}
+    for layout in ("pinned", "unpinned"):
+        sw = f"{layout}/cached/subwarden"
+        out[f"{layout}/cached subwarden ÷ nginx"] = _ratio(get(sw), get(f"{layout}/cached/nginx"))
+        out[f"{layout}/cached subwarden ÷ haproxy"] = _ratio(get(sw), get(f"{layout}/cached/haproxy"))
+        nginx_p99 = get(f"{layout}/cached/nginx", "p99_ms")
+        out[f"{layout}/cached p99 subwarden ÷ nginx"] = _ratio(get(sw, "p99_ms"), nginx_p99)
+    out["pinned/new subwarden ÷ haproxy"] = _ratio(get("pinned/new/subwarden"), get("pinned/new/haproxy"))
+    out["unpinned/cached subwarden-2w ÷ subwarden-1w"] = _ratio(
+        get("unpinned/cached/subwarden-2w"), get("unpinned/cached/subwarden-1w"))
+    return out
+
+
+def goals(ratio_values: dict[str, float | None], memory: dict[str, Any] | None,
+          cold: dict[str, Any] | None) -> list[dict[str, Any]]:
+    measured = dict(ratio_values)
+    measured["RSS growth ÷ users"] = (memory or {}).get("rss", {}).get("bytes_per_user")
+    measured["bench/stores"] = (cold or {}).get("ratio")
+    rows = []
+    for name, (source, op, threshold) in GOALS.items():
+        value = measured.get(source)
+        met = None if value is None else (value >= threshold if op == ">=" else value <= threshold)
+        rows.append({"goal": name, "target": f"{op} {threshold:g}", "measured": value, "met": met})
+    return rows
+
+
+def write(out_dir: Path, name: str, result: dict[str, Any]) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / f"{name}.json", out_dir / f"{name}.md"
+    json_path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    md_path.write_text(markdown(result))
+    return json_path, md_path
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [f"# subwarden benchmark ({result['started']})", "", _machine_table(result["machine"]), ""]
+    settings = result["settings"]
+    lines += [f"wrk: {settings['connections']} connections, {settings['duration']:g}s per run after "
+              f"{settings['warmup']:g}s warm-up, {settings['repeats']} interleaved repeats, medians shown; "
+              f"{settings['cached_tokens']:,} rotating RS256 tokens (cached) / {settings['new_tokens']:,} "
+              "never-repeated tokens (new).", ""]
+    lines += [*_runs_table(result["summary"]), ""]
+    lines += ["| ratio (same run) | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v, 3)} |" for k, v in result["ratios"].items()] + [""]
+    lines += ["| goal | target | measured | met |", "|---|---|---|---|"]
+    for g in result["goals"]:
+        verdict = {True: "yes", False: "**no**", None: "not measured"}[g["met"]]
+        lines.append(f"| {g['goal']} | {g['target']} | {_fmt(g['measured'], 3)} | {verdict} |")
+    lines += ["", *_extras(result)]
+    return "\n".join(lines) + "\n"
+
+
+def _machine_table(machine: dict[str, Any]) -> str:
+    rows = ["| machine | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in machine.items()]
+    return "\n".join(rows)
+
+
+def _runs_table(summary: dict[str, dict[str, Any]]) -> list[str]:
+    rows = ["| layout / tokens / target | req/s | p50 ms | p99 ms | errors | target CPU % | load CPU % | valid runs |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, s in summary.items():
+        note = f" ({'; '.join(s['invalid_reasons'])})" if s["invalid_reasons"] else ""
+        cells = [key, _fmt(s["rps"], 0), _fmt(s["p50_ms"]), _fmt(s["p99_ms"]), _fmt(s["errors"], 0),
+                 _fmt(s["target_cpu_pct"], 0), _fmt(s["load_cpu_pct"], 0), f"{s['valid_repeats']}/{s['repeats']}{note}"]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _extras(result: dict[str, Any]) -> list[str]:
+    lines = []
+    memory = result.get("memory")
+    if memory:
+        rss, traced = memory.get("rss", {}), memory.get("tracemalloc", {})
+        lines += [f"Memory per cached user: {_fmt(rss.get('bytes_per_user'), 0)} B RSS growth with "
+                  f"{rss.get('users', 0):,} users; {_fmt(traced.get('bytes_per_user'), 0)} B traced by tracemalloc "
+                  f"with {traced.get('users', 0):,}.", ""]
+    if result.get("cold_path"):
+        lines += ["Cold user path (bench/stores): `" + json.dumps(result["cold_path"])[:500] + "`", ""]
+    profile = result.get("profile")
+    if profile and profile.get("self"):
+        lines += [f"py-spy ({profile['samples']} samples, pinned, cached tokens) — top self time:", ""]
+        lines += [f"- {p['pct']}% {p['function']}" for p in profile["self"][:10]] + [""]
+    for problem in result.get("problems", []):
+        lines.append(f"- problem: {problem}")
+    return lines

@@ -1,0 +1,172 @@
+"""subwarden side by side with nginx proxy_pass and HAProxy jwt_verify (`make bench`; `--smoke` for a quick check)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import machine
+import memory
+import pyspy
+import report
+import targets
+import tokens
+import users
+from precheck import build_checks
+from procs import ProcessGroup, install_signal_handlers
+from scenario import Outcome, Settings, run_layout
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--smoke", action="store_true", help="a few seconds, subwarden only: it runs and pre-checks hold")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per measured run")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up before each measured run")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats (medians reported)")
+    p.add_argument("--connections", type=int, default=64, help="wrk connections")
+    p.add_argument("--users", type=int, default=10_000, help="users in the store = distinct cached tokens")
+    p.add_argument("--new-tokens", type=int, default=120_000, help="never-repeated tokens for the every-token-new run")
+    p.add_argument("--memory-users", type=int, default=1_000_000, help="users in the memory-per-user measurement")
+    p.add_argument("--traced-users", type=int, default=100_000, help="users in the tracemalloc breakdown")
+    p.add_argument("--targets", default="nginx,haproxy,subwarden", help="comma-separated subset of targets")
+    p.add_argument("--layouts", default="pinned,unpinned", help="comma-separated subset of layouts")
+    p.add_argument("--no-memory", action="store_true", help="skip the memory-per-user measurement")
+    p.add_argument("--no-profile", action="store_true", help="skip py-spy on subwarden")
+    p.add_argument("--no-cold", action="store_true", help="skip bench/stores (cold user path on PostgreSQL)")
+    p.add_argument("--out", type=Path, default=None, help="results dir (default bench/results; smoke: --work)")
+    p.add_argument("--work", type=Path, default=HERE / "results" / "tmp", help="keys, tokens, configs, logs")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.duration, args.warmup, args.repeats, args.users = 2.0, 0.5, 1, 1000
+        args.targets, args.layouts = "subwarden", "pinned"
+        args.no_memory = args.no_profile = args.no_cold = True
+    if args.out is None:
+        args.out = args.work if args.smoke else HERE / "results"
+    return args
+
+
+def prepare(args: argparse.Namespace) -> tuple[targets.Fixtures, Path, Path | None]:
+    work = args.work.resolve()
+    keys = tokens.ensure_keys(work / "keys")
+    ids = users.user_ids(args.users)
+    fx = targets.Fixtures(work, keys, work / "users.db", work / "roles.map")
+    users.write_sqlite(fx.users_db, ids)
+    users.write_haproxy_map(fx.roles_map, ids)
+    cached = tokens.token_file(keys, work, f"cached-{args.users}", ids)
+    new = None
+    if not args.smoke:
+        new_ids = [ids[i % len(ids)] for i in range(args.new_tokens)]
+        new = tokens.token_file(keys, work, f"new-{args.new_tokens}", new_ids)
+    return fx, cached, new
+
+
+def plan(args: argparse.Namespace) -> list[tuple[targets.Layout, list[targets.TargetSpec], set[str]]]:
+    wanted = set(args.targets.split(","))
+    all_layouts = targets.layouts()
+    out = []
+    for name in args.layouts.split(","):
+        layout = all_layouts[name]
+        specs = [s for s in (targets.NGINX, targets.HAPROXY, targets.SUBWARDEN) if s.name in wanted]
+        if name == "unpinned" and "subwarden" in wanted:
+            specs.append(targets.subwarden_with(1))
+            if layout.workers != 2:
+                specs.append(targets.subwarden_with(2))
+        new = {"haproxy", "subwarden"} & wanted if name == "pinned" else set()
+        out.append((layout, specs, new))
+    return out
+
+
+def profile_hook(group: ProcessGroup, work: Path, sink: dict[str, Any]) -> Any:
+    py_spy = machine.ensure_py_spy()
+
+    def hook(running: targets.Running, seconds: float) -> Any:
+        if running.spec.name != "subwarden" or "pinned" in sink:
+            return None
+        raw = work / "py-spy.txt"
+        proc = pyspy.start_record(group, py_spy, running.proc.pid, seconds, raw)
+
+        def finish() -> None:
+            pyspy.wait(proc, seconds + 30)
+            group.stop(proc)
+            sink["pinned"] = pyspy.summarize(raw) if raw.exists() else {"error": proc.tail()}
+        return finish
+    return hook
+
+
+def cold_path() -> dict[str, Any] | None:
+    """Run the stores helper's PostgreSQL cold-path benchmark if present; its last JSON line is the result."""
+    script = HERE / "stores" / "run.py"
+    if not script.exists():
+        candidates = sorted(p for p in (HERE / "stores").glob("*.py") if not p.name.startswith("_"))
+        if not candidates:
+            return None
+        script = candidates[0]
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900)
+    for line in reversed(out.stdout.splitlines()):
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict):
+            return {"script": script.name, **parsed}
+    return {"script": script.name, "error": (out.stderr or out.stdout).strip().splitlines()[-3:]}
+
+
+def execute(args: argparse.Namespace) -> dict[str, Any]:
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    machine.ensure_tools()
+    fx, cached, new = prepare(args)
+    settings = Settings(args.duration, args.warmup, args.repeats, args.connections, cached, new, args.new_tokens)
+    checks = build_checks(fx.keys.private_pem, users.user_ids(args.users)[1], users.user_ids(args.users)[2])
+    total, profile = Outcome(), dict[str, Any]()
+    with ProcessGroup(fx.work / "logs") as group:
+        hook = None if args.no_profile else profile_hook(group, fx.work, profile)
+        for layout, specs, new_targets in plan(args):
+            print(f"layout {layout.name}: target CPUs {layout.target_cpus or 'any'}, load CPUs "
+                  f"{layout.load_cpus or 'any'}, {layout.workers} worker(s)", flush=True)
+            got = run_layout(group, layout, specs, new_targets, fx, settings, checks, hook)
+            total.runs += got.runs
+            total.prechecks.update(got.prechecks)
+            total.problems += got.problems
+    summary = report.summarize_runs(total.runs)
+    ratios = report.ratios(summary)
+    mem = None if args.no_memory else memory.measure(args.memory_users, args.traced_users)
+    cold = None if args.no_cold else cold_path()
+    return {
+        "started": started, "machine": machine.machine_info() | {"git": _git_head()},
+        "settings": {"duration": args.duration, "warmup": args.warmup, "repeats": args.repeats,
+                     "connections": args.connections, "cached_tokens": args.users,
+                     "new_tokens": 0 if args.smoke else args.new_tokens, "smoke": args.smoke},
+        "summary": summary, "ratios": ratios, "goals": report.goals(ratios, mem, cold),
+        "memory": mem, "cold_path": cold, "profile": profile.get("pinned"),
+        "prechecks": total.prechecks, "problems": total.problems, "runs": total.runs,
+    }
+
+
+def _git_head() -> str:
+    out = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    install_signal_handlers()
+    result = execute(args)
+    json_path, md_path = report.write(args.out, "smoke" if args.smoke else "latest", result)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path}")
+    if result["problems"]:
+        print("problems:\n  " + "\n  ".join(result["problems"]), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
