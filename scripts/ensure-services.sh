@@ -28,6 +28,18 @@ if ! port_open 6379; then
   wait_port 6379
 fi
 
+# Store tests check a rejected password: members of the group role subwarden_pw must
+# authenticate by password (every other role keeps the machine's trust rule).
+pg_hba=$(ls /etc/postgresql/*/main/pg_hba.conf 2>/dev/null | head -1 || true)
+if [ -n "$pg_hba" ] && ! grep -q '+subwarden_pw' "$pg_hba"; then
+  need_root
+  sed -i '0,/^host[[:space:]]/s//host    all    +subwarden_pw    127.0.0.1\/32    scram-sha-256\n&/' "$pg_hba"
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c 'SELECT pg_reload_conf()' >/dev/null
+fi
+psql -q -h 127.0.0.1 -U postgres -d postgres >/dev/null <<'SQL'
+DO $$ BEGIN CREATE ROLE subwarden_pw NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+SQL
+
 missing=()
 command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || missing+=(slapd)
 command -v ldapadd >/dev/null 2>&1 || missing+=(ldap-utils)

@@ -1,0 +1,106 @@
+"""Driver exceptions → catalog store errors: one table per backend, applied at one boundary.
+
+A backend declares a ``FailureTable`` (rows of exception type + optional driver
+codes → store error) and wraps every I/O call in ``guarded``, which also
+enforces the per-lookup time budget. Nothing but a catalog error leaves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from subwarden.errors import (
+    GatewayError,
+    StoreAuthFailed,
+    StoreMisconfigured,
+    StoreTimeout,
+    StoreUnavailable,
+)
+
+#: The four outcomes a driver failure can have (never "not found").
+STORE_ERRORS: tuple[type[GatewayError], ...] = (StoreUnavailable, StoreAuthFailed, StoreMisconfigured, StoreTimeout)
+
+T = TypeVar("T")
+ExcTypes = type[BaseException] | tuple[type[BaseException], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRule:
+    """Driver exceptions of type ``exc`` (and, if given, one of ``codes``) mean ``error``."""
+
+    exc: ExcTypes
+    error: type[GatewayError]
+    codes: frozenset[object] = frozenset()
+    why: str = ""
+
+
+def _no_code(exc: BaseException) -> object:
+    return None
+
+
+class FailureTable:
+    """Ordered rules, first match wins; an unmatched exception is ``fallback`` (unavailable)."""
+
+    def __init__(
+        self,
+        backend: str,
+        rules: Sequence[FailureRule],
+        code_of: Callable[[BaseException], object] = _no_code,
+        fallback: type[GatewayError] = StoreUnavailable,
+    ) -> None:
+        self.backend = backend
+        self.rules = tuple(rules)
+        self.code_of = code_of
+        self.fallback = fallback
+
+    def classify(self, exc: BaseException) -> type[GatewayError]:
+        code = self.code_of(exc)
+        for rule in self.rules:
+            if isinstance(exc, rule.exc) and (not rule.codes or code in rule.codes):
+                return rule.error
+        return self.fallback
+
+    def translate(self, exc: BaseException) -> GatewayError:
+        error = self.classify(exc)
+        code = self.code_of(exc)
+        text = " ".join(str(exc).split())[:300]
+        reason = f"{self.backend}: {type(exc).__name__}" + (f" [{code}]" if code is not None else "")
+        return error(f"{reason}: {text}" if text else reason, backend=self.backend, driver_error=type(exc).__name__)
+
+
+async def guarded(table: FailureTable, timeout: float, work: Awaitable[T]) -> T:
+    """Await ``work`` for at most ``timeout`` seconds; translate any failure through ``table``.
+
+    The work runs as its own task so that a driver's slow clean-up after cancellation
+    (asyncpg waits for the server to acknowledge a cancel) happens in the background
+    instead of stretching the caller's time budget.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait((task,), timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_retrieve)
+        raise StoreTimeout(f"{table.backend}: no answer within {timeout:g}s", backend=table.backend, timeout=timeout)
+    if task.cancelled():
+        raise StoreUnavailable(f"{table.backend}: the lookup was cancelled", backend=table.backend)
+    exc = task.exception()
+    if exc is None:
+        return task.result()
+    if isinstance(exc, GatewayError):
+        raise exc
+    if isinstance(exc, TimeoutError):
+        raise StoreTimeout(f"{table.backend}: driver timeout: {exc}", backend=table.backend) from exc
+    raise table.translate(exc) from exc
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark an abandoned task's outcome as seen (no "exception was never retrieved" noise)."""
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,44 @@
+"""Backend fixtures for the store tests: each starts/seeds its real server once per session and
+cleans up after itself. A missing server fails the tests (never skips)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from stores_harness import Harness
+from stores_sql import MysqlHarness, PostgresHarness
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgresHarness]:
+    harness = PostgresHarness()
+    harness.setup()
+    yield harness
+    harness.teardown()
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MysqlHarness]:
+    harness = MysqlHarness()
+    harness.setup()
+    yield harness
+    harness.teardown()
+
+
+ALL_BACKENDS = ["postgresql", "mariadb"]
+NETWORK_BACKENDS = ["postgresql", "mariadb"]
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Harness:
+    """Every backend, for the contract suite."""
+    harness: Harness = request.getfixturevalue(request.param)
+    return harness
+
+
+@pytest.fixture(params=NETWORK_BACKENDS)
+def network_backend(request: pytest.FixtureRequest) -> Harness:
+    """The backends reached over TCP (stop, proxy, credentials)."""
+    harness: Harness = request.getfixturevalue(request.param)
+    return harness
