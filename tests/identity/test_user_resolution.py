@@ -243,7 +243,7 @@ async def test_diagnose_facts_show_each_rule_tried_with_its_query_store_and_cach
         ("sub→user_id", "nobody", "miss", 0),
         ("email→email", "nobody@example.com", "miss", 0),
     ]
-    assert '"user_id" = ?' in lookups[0]["query"] and "'nobody'" in lookups[0]["query"]
+    assert "[user_id] = ?" in lookups[0]["query"] and "'nobody'" in lookups[0]["query"]
     assert facts["resolve.store"].startswith("sqlite:///")
     assert facts["resolve.cache_state"] == "miss"
     facts = {}

@@ -111,7 +111,7 @@ class SqliteStore(UserStore):
         try:
             async with asyncio.timeout(self.config.timeout * 5):
                 await self._in_thread(self_test_steps, self, report)
-                if canary is not None:
+                if canary is not None and report.ok:
                     from subwarden.identity.stores.sqlite_probe import canary_step
 
                     report.steps.append(canary_step(self, await self._canary(canary), canary))

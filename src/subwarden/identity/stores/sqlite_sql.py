@@ -47,13 +47,17 @@ def sqlite_path(url: str) -> str:
 
 
 def quote(name: str, what: str = "column") -> str:
-    """A validated, double-quoted SQL identifier (``schema.table`` allowed for tables)."""
+    """A validated, bracket-quoted SQL identifier (``schema.table`` allowed for tables).
+
+    Not double quotes: SQLite reads an unknown "column" as a string literal, which would
+    turn a misspelled column into a constant instead of an error.
+    """
     from subwarden.config.loader import ConfigError
 
     parts = name.split(".") if what == "table" else [name]
     if not all(_IDENT.fullmatch(p) for p in parts):
         raise ConfigError(f"identity.store: {what} name {name!r} is not a plain SQL identifier")
-    return ".".join(f'"{p}"' for p in parts)
+    return ".".join(f"[{p}]" for p in parts)
 
 
 def store_error(exc: sqlite3.Error, store: str) -> GatewayError:
