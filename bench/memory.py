@@ -26,25 +26,36 @@ def _rss_bytes() -> int:
     return 0
 
 
+def _record_factory() -> Any:
+    """Build records the way the SQLite store does (its row mapper) so store-side savings show up here."""
+    from subwarden.config.models import StoreConfig
+    from subwarden.identity.stores.sqlite_sql import RowMapper
+
+    mapper = RowMapper(StoreConfig(url="sqlite:///bench.db", attributes={"email": "email"}), "sqlite")
+
+    def make(i: int) -> Any:
+        # Fresh strings per row, as sqlite3 returns them; the searched value is a second copy of the id.
+        uid = f"user-{i:07d}"
+        row = {"user_id": uid, "status": "active", "roles": "reader,writer", "email": f"{uid}@bench.example"}
+        return mapper.user(row, f"user-{i:07d}")
+    return make
+
+
 async def _fill(count: int) -> Any:
     from subwarden.clock import SystemClock
     from subwarden.config.models import CacheConfig
     from subwarden.identity.cache import UserCache
-    from subwarden.identity.stores.base import UserRecord, UserStatus
 
     cache = UserCache(CacheConfig(max_entries=count + 1, positive_ttl=3600), SystemClock())
+    make = _record_factory()
 
     def loader_for(i: int) -> Any:
-        async def load() -> list[UserRecord]:
-            # Fresh strings per user, as a store builds them from a row.
-            uid = f"user-{i:07d}"
-            return [UserRecord(
-                user_id=uid, status=UserStatus.active, roles=tuple(["reader", "writer"]),
-                attributes={"email": f"{uid}@bench.example"}, matched_value=f"user-{i:07d}",
-            )]
+        async def load() -> list[Any]:
+            return [make(i)]
         return load
 
     for i in range(count):
+        # The key's subject is the token's sub claim: its own string, not the record's.
         await cache.load((ISSUER, ATTRIBUTE, f"user-{i:07d}"), loader_for(i))
     return cache
 

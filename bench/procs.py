@@ -103,10 +103,13 @@ def wait_listening(proc: Proc, port: int, timeout: float = 20.0) -> None:
 
 
 def install_signal_handlers() -> None:
-    """Turn SIGTERM/SIGHUP into KeyboardInterrupt so ``finally`` blocks clean up."""
+    """Turn SIGINT/SIGTERM/SIGHUP into KeyboardInterrupt so ``finally`` blocks clean up.
+
+    SIGINT is set explicitly: a shell starting us in the background would otherwise leave it ignored.
+    """
 
     def _raise(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise)

@@ -15,7 +15,7 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 def start_record(group: ProcessGroup, py_spy: str, pid: int, seconds: float, out: Path) -> Any:
     """py-spy record (raw collapsed stacks, subprocesses included) for ``seconds``; returns the Proc."""
-    cmd = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "250",
+    cmd = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "250", "--function",
            "--duration", str(max(1, int(seconds))), "--format", "raw", "--output", str(out)]
     return group.start("py-spy", cmd)
 
@@ -45,6 +45,8 @@ def summarize(raw: Path, limit: int = 15) -> dict[str, Any]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
+        if '";' in stack:  # drop the `process PID:"command line"` frame (its command line may span lines)
+            stack = stack.split('";', 1)[1]
         frames = [_short(f) for f in stack.split(";") if not f.startswith("process ")]
         if not frames:
             continue

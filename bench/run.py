@@ -158,7 +158,11 @@ def _git_head() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     install_signal_handlers()
-    result = execute(args)
+    try:
+        result = execute(args)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({exc}); every process the harness started has been stopped", file=sys.stderr)
+        return 130
     json_path, md_path = report.write(args.out, "smoke" if args.smoke else "latest", result)
     print(md_path.read_text())
     print(f"wrote {json_path} and {md_path}")
