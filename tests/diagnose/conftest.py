@@ -1,0 +1,31 @@
+"""Fixtures for the diagnose tests: real stores (SQLite, PostgreSQL, LDAP) seeded with the same users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from diagnose_backends import Backend, PostgresBackend, SqliteBackend
+
+
+@pytest.fixture(scope="session")
+def postgres_backend() -> Iterator[PostgresBackend]:
+    backend = PostgresBackend()
+    yield backend
+    backend.teardown()
+
+
+@pytest.fixture
+def sqlite_backend(tmp_path: Path) -> SqliteBackend:
+    return SqliteBackend(tmp_path)
+
+
+BACKENDS = ["sqlite_backend", "postgres_backend"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every real store kind, seeded with ``diagnose_backends.USERS``."""
+    found: Backend = request.getfixturevalue(request.param)
+    return found
