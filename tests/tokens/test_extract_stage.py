@@ -47,7 +47,7 @@ def test_rejects_another_scheme_without_recording_the_credential(value: bytes) -
     assert "eyJ" not in repr(err.value.detail) and "dXNlcjpwdw" not in repr(err.value.detail)
 
 
-@pytest.mark.parametrize("value", [b"Bearer", b"Bearer ", b"Bearer a b", b"Bearer a,b", b"Bearer a\tb"])
+@pytest.mark.parametrize("value", [b"Bearer", b"Bearer ", b"Bearer a b", b"Bearer\ta"])
 def test_rejects_bearer_without_exactly_one_token(value: bytes) -> None:
     with pytest.raises(AuthorizationSchemeInvalid):
         run([(b"authorization", value)])

@@ -106,3 +106,12 @@ async def test_jwks_unavailable_is_503_with_retry_after_and_no_bearer_challenge(
     h = harness(config)
     ctx = await h.run(headers=headers)
     assert ctx.error is not None and ctx.error.retry_after == 5 and ctx.error.bearer_error is None
+
+
+@pytest.mark.parametrize("separator", [b",", b"\t"])
+async def test_a_token_with_a_foreign_character_is_token_encoding_invalid(
+    harness: Make, clock: FrozenClock, separator: bytes
+) -> None:
+    h = harness(make_config())
+    value = b"Bearer " + sign(claims(clock)).encode() + separator + b"x"
+    assert await h.code(headers=[(b"authorization", value)]) == "token_encoding_invalid"

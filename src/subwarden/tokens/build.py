@@ -102,6 +102,8 @@ class TokenRuntime:
 
     async def start(self) -> None:
         """Fetch remote keys once (a failure is logged, not raised) and start background refresh."""
+        if self._tasks:
+            return
         remote = self._remote()
         results = await asyncio.gather(*(keys.refresh() for keys in remote))
         for keys, ok in zip(remote, results, strict=True):

@@ -50,29 +50,29 @@ def shown(value: Any) -> Any:
     return f"({type(value).__name__})"
 
 
-def _finite(value: Any) -> float | None:
-    """``value`` as a finite float if it is a JSON number (not a bool), else None."""
+_MAX_DATE = 10**18  # beyond this no NumericDate is sane, and int + float could overflow
+
+
+def _finite(value: Any) -> float | int | None:
+    """``value`` if it is a finite JSON number (not a bool) within ±1e18, else None."""
     kind = type(value)
-    if kind is not int and kind is not float:
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
+    if kind is int:
+        return value if -_MAX_DATE < value < _MAX_DATE else None
+    if kind is float and math.isfinite(value):
+        return value if -_MAX_DATE < value < _MAX_DATE else None
+    return None
 
 
-def numeric_date(claims: dict[str, Any], name: str) -> float | None:
-    """A NumericDate claim as float; None if absent; ``ClaimTypeInvalid`` for strings, bools, inf, NaN."""
+def numeric_date(claims: dict[str, Any], name: str) -> float | int | None:
+    """A NumericDate claim; None if absent; ``ClaimTypeInvalid`` for strings, bools, inf, NaN, absurd sizes."""
     value = claims.get(name, _MISSING)
     if value is _MISSING:
         return None
     number = _finite(value)
     if number is not None:
         return number
-    kind = type(value)
     raise ClaimTypeInvalid(
-        f"{name} is not a finite JSON number", claim=name, json_type=kind.__name__, value=shown(value)
+        f"{name} is not a finite JSON number", claim=name, json_type=type(value).__name__, value=shown(value)
     )
 
 
@@ -144,7 +144,9 @@ class ClaimPolicy:
     def check(self, claims: dict[str, Any], now: float) -> None:
         """Raise the first failing check's catalog error; return None if every check holds."""
         for name in self.required:
-            value = claim_value(claims, name)
+            value = claims.get(name)
+            if value is None:
+                value = claim_value(claims, name)
             if value is _MISSING or value is None:
                 raise ClaimMissing(
                     f"required claim {name} is absent", claim=name, by="required_claims", present=sorted(claims)[:50]

@@ -35,20 +35,25 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#: Bits of the last character that carry no data, by (length mod 4); they must be zero to be canonical.
+_UNUSED_BITS = {2: 0x0F, 3: 0x03}
+
+
 def b64url_decode(text: str, part: str = "part") -> bytes:
     """Decode unpadded, canonical base64url or raise ``TokenEncodingInvalid``."""
     if not _B64URL.fullmatch(text):
         reason = "padding" if "=" in text else "character outside the base64url alphabet"
         raise TokenEncodingInvalid(f"{part}: {reason}", part=part, problem=reason)
-    if len(text) % 4 == 1:
+    rest = len(text) % 4
+    if rest == 1:
         raise TokenEncodingInvalid(f"{part}: impossible base64url length", part=part, problem="length")
+    if rest and _ALPHABET.index(text[-1]) & _UNUSED_BITS[rest]:
+        raise TokenEncodingInvalid(f"{part}: non-canonical encoding", part=part, problem="non_canonical")
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return base64.urlsafe_b64decode(text + "==="[: (4 - rest) % 4])
     except (binascii.Error, ValueError):
         raise TokenEncodingInvalid(f"{part}: undecodable", part=part, problem="undecodable") from None
-    if b64url_encode(raw) != text:
-        raise TokenEncodingInvalid(f"{part}: non-canonical encoding", part=part, problem="non_canonical")
-    return raw
 
 
 def b64url_encode(raw: bytes) -> str:
@@ -56,11 +61,13 @@ def b64url_encode(raw: bytes) -> str:
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
     return obj
 
 
