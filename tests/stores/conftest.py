@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from stores_harness import Harness
+from stores_ldap import LdapHarness
 from stores_sql import MysqlHarness, PostgresHarness
 
 
@@ -26,8 +27,18 @@ def mariadb() -> Iterator[MysqlHarness]:
     harness.teardown()
 
 
-ALL_BACKENDS = ["postgresql", "mariadb"]
-NETWORK_BACKENDS = ["postgresql", "mariadb"]
+@pytest.fixture(scope="session")
+def ldap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapHarness]:
+    harness = LdapHarness(tmp_path_factory.mktemp("slapd"))
+    try:
+        harness.setup()
+        yield harness
+    finally:
+        harness.teardown()
+
+
+ALL_BACKENDS = ["postgresql", "mariadb", "ldap"]
+NETWORK_BACKENDS = ["postgresql", "mariadb", "ldap"]
 
 
 @pytest.fixture(params=ALL_BACKENDS)
