@@ -100,7 +100,7 @@ class PostgresBackend(Backend):
         await self._admin(
             f"CREATE TABLE {self.table} (user_id TEXT PRIMARY KEY, email TEXT, status TEXT, "
             "status_since TEXT, roles TEXT)",
-            f"CREATE ROLE {self.role} LOGIN PASSWORD '{self.password}'",
+            f"CREATE ROLE {self.role} LOGIN PASSWORD '{self.password}' IN ROLE subwarden_pw",
             f"GRANT SELECT ON {self.table} TO {self.role}",
             args=users,
         )

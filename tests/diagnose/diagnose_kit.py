@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from subwarden.clock import SYSTEM_CLOCK, Clock
 from subwarden.config import GatewayConfig, parse_config
 from subwarden.diagnose.report import Report, load_schema
 from subwarden.diagnose.run import DiagnoseRequest, diagnose
@@ -63,10 +64,10 @@ def validate(data: dict[str, Any]) -> None:
 
 
 async def run(cfg: GatewayConfig, token: str, *, path: str = "/api/orders", live: Gateway | None = None,
-              **request: Any) -> Report:
+              clock: Clock | None = None, **request: Any) -> Report:
     """Diagnose ``token`` at NOW; the JSON form is schema-checked and must not contain the token."""
     req = DiagnoseRequest(token, path=path, at=request.pop("at", NOW), config_source="gw.yaml", **request)
-    report = await diagnose(cfg, req, live=live)
+    report = await diagnose(cfg, req, live=live, clock=clock or SYSTEM_CLOCK)
     data = report.to_json()
     validate(data)
     assert_no_secret(data, token)

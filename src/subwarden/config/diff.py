@@ -6,6 +6,7 @@ position, so reordering is not a change; ordered lists (mapping rules, audiences
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -35,6 +36,8 @@ SECTIONS: tuple[str, ...] = (
 )
 
 _KEYED_LISTS: dict[str, str] = {"issuers": "issuer", "routes": "name"}
+#: A path's top-level key (with its ``[identity]``, which may contain dots) and the rest.
+_PATH = re.compile(r"^([A-Za-z_]+(?:\[[^\]]*\])?)\.?(.*)$")
 _STORE_TIMEOUT_FIELDS = {"timeout", "breaker_failures", "breaker_reset"}
 
 
@@ -150,7 +153,8 @@ def _walk_keyed(a: list[Any], b: list[Any], path: str, id_field: str, out: Raw) 
 
 def section_of(path: str) -> str:
     """The section a changed path belongs to (what the change affects)."""
-    head, _, rest = path.partition(".")
+    match = _PATH.match(path)
+    head, rest = (match.group(1), match.group(2)) if match else (path, "")
     if head.startswith("issuers"):
         return _issuer_section(rest)
     if head.startswith("routes"):

@@ -83,7 +83,7 @@ def _passes_elsewhere(ev: Evidence, cmp: CompareEvidence) -> Finding:
         f"Here it fails with {ev.code} at stage {ev.failed_stage}; under {cmp.source} it is allowed. "
         "The configs differ in: "
         + ("; ".join(_diff_lines(changes)) or "nothing relevant (check the stores' data)") + ".",
-        ["Align this config with the other one for the differences above, or use the token in the environment it "
-         "belongs to."],
+        [f"Align this config with {cmp.source} on these differences, or use the token in the environment it "
+         "belongs to:", *_diff_lines(changes)],
         {"other_config": cmp.source, "other_verdict": cmp.other_verdict, "changes": [c.to_json() for c in changes]},
     )

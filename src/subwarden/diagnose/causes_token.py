@@ -181,7 +181,7 @@ def key_unknown_kid(ev: Evidence) -> list[Finding]:
 
 
 def jwks_unavailable(ev: Evidence) -> list[Finding]:
-    url = pick(ev, "url", "jwks_uri", "discovery_url")
+    url = pick(ev, "jwks_url", "url", "jwks_uri", "discovery_url") or _remote_url(ev)
     error = pick(ev, "error", "fetch_error", "exception")
     sources = _key_sources(ev)
     timeout = ev.issuer.keys.fetch_timeout if ev.issuer else None
@@ -194,6 +194,14 @@ def jwks_unavailable(ev: Evidence) -> list[Finding]:
          f"With discovery, the document must list jwks_uri; fetch_timeout is {timeout} s."],
         {"url": url, "error": error, "key_sources": sources},
     )]
+
+
+def _remote_url(ev: Evidence) -> str | None:
+    if ev.issuer is None:
+        return None
+    if ev.issuer.keys.jwks_uri:
+        return ev.issuer.keys.jwks_uri
+    return f"{ev.issuer.issuer.rstrip('/')}/.well-known/openid-configuration" if ev.issuer.keys.discovery else None
 
 
 def signature_invalid(ev: Evidence) -> list[Finding]:

@@ -103,9 +103,14 @@ async def diagnose(
     live: Gateway | None = None,
     store: UserStore | None = None,
     key_fetcher: Any = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> Report:
-    """Diagnose one token against ``config`` (or the ``live`` gateway); build errors raise ``ConfigError``."""
-    clock: Clock = FrozenClock(request.at) if request.at is not None else SYSTEM_CLOCK
+    """Diagnose one token against ``config`` (or the ``live`` gateway); build errors raise ``ConfigError``.
+
+    ``clock`` is the time source without ``request.at`` (pass the live gateway's clock, if injected).
+    """
+    if request.at is not None:
+        clock = FrozenClock(request.at)
     request.live = live is not None
     config = live.config if live is not None else config
     tracer = RecordingTracer()
