@@ -1,0 +1,145 @@
+"""The request head sent upstream: hop-by-hop removed, identity headers strip-then-set, X-Forwarded-*.
+
+Everything that depends only on the route (names to drop, Host lines, path prefixes) is computed
+once per route in ``RoutePlan``; per request only the header loop and the joins remain.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable
+
+from subwarden.errors import InternalError
+from subwarden.http.head import RequestHead
+from subwarden.pipeline.context import RequestContext
+from subwarden.pipeline.routing import Route, Target
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authorization",
+    }
+)
+#: Request headers the gateway sets itself (or re-frames), never copied from the client.
+MANAGED = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"expect",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-request-id",
+        b"traceparent",
+        b"forwarded",
+    }
+)
+_UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+class Peer:
+    """The client end of one connection, as far as forwarding headers care."""
+
+    __slots__ = ("ip", "ip_bytes", "trusted")
+
+    def __init__(self, ip: str, trusted: bool) -> None:
+        self.ip = ip
+        self.ip_bytes = ip.encode("latin-1")
+        self.trusted = trusted
+
+
+class TargetPlan:
+    __slots__ = ("host_line", "label", "prefix", "target")
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.label = target.authority
+        self.host_line = b"host: " + target.authority.encode("latin-1") + b"\r\n"
+        self.prefix = target.path_prefix.encode("latin-1")
+
+
+class RoutePlan:
+    """Per-route forwarding data, precomputed at start-up; ``pick`` rotates the targets."""
+
+    __slots__ = ("_rotation", "drop", "route", "targets")
+
+    def __init__(self, route: Route, identity_names: frozenset[bytes] = frozenset()) -> None:
+        self.route = route
+        self.targets = tuple(TargetPlan(t) for t in route.targets)
+        drop = HOP_BY_HOP | MANAGED | route.strip_headers | identity_names
+        if not route.forward_authorization:
+            drop |= {b"authorization"}
+        self.drop = drop
+        self._rotation = itertools.cycle(self.targets)
+
+    def pick(self) -> TargetPlan:
+        return next(self._rotation)
+
+
+def identity_names(routes: Iterable[Route]) -> frozenset[bytes]:
+    """Every header name some route sets from claims or attributes: stripped on all routes."""
+    return frozenset(name.lower() for r in routes for name, _ in (*r.claim_headers, *r.attribute_headers))
+
+
+def request_head(plan: RoutePlan, target: TargetPlan, head: RequestHead, ctx: RequestContext, peer: Peer) -> bytes:
+    """The bytes of the request head for ``target`` (body framing included, body not)."""
+    path = target.prefix + plan.route.upstream_path(ctx.path).encode("latin-1")
+    if ctx.query:
+        path += b"?" + ctx.query.encode("latin-1")
+    out = [head.method.encode(), b" ", path, b" HTTP/1.1\r\n", target.host_line]
+    identity = ctx.identity_headers
+    _copy_client_headers(out, ctx.headers, _dropped(plan, head, identity))
+    if identity:
+        _append_identity(out, identity)
+    _append_forwarding(out, head, ctx, peer)
+    if head.chunked:
+        out.append(b"transfer-encoding: chunked\r\n")
+    elif head.content_length or head.sends_empty_length:
+        out.append(b"content-length: %d\r\n" % head.content_length)
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def _dropped(plan: RoutePlan, head: RequestHead, identity: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    drop = plan.drop
+    if head.connection_tokens:
+        drop = drop | head.connection_tokens
+    if identity:
+        drop = drop | {name.lower() for name, _ in identity}
+    return drop
+
+
+def _copy_client_headers(out: list[bytes], headers: list[tuple[bytes, bytes]], drop: frozenset[bytes]) -> None:
+    for name, value in headers:
+        if name not in drop:
+            out += (name, b": ", value, b"\r\n")
+
+
+def _append_identity(out: list[bytes], identity: list[tuple[bytes, bytes]]) -> None:
+    for name, value in identity:
+        # The enrich stage already refuses these; a bad one here is a bug, so fail closed.
+        if _UNSAFE_VALUE.search(value) or not _TOKEN.fullmatch(name):
+            raise InternalError("identity header with a forbidden character", header=name.decode("latin-1"))
+        out += (name, b": ", value, b"\r\n")
+
+
+def _append_forwarding(out: list[bytes], head: RequestHead, ctx: RequestContext, peer: Peer) -> None:
+    trusted = peer.trusted
+    xff = b", ".join([*head.xff, peer.ip_bytes]) if trusted and head.xff else peer.ip_bytes
+    proto = head.fwd_proto if trusted and head.fwd_proto else ctx.scheme.encode()
+    host = head.fwd_host if trusted and head.fwd_host else ctx.host.encode("latin-1")
+    out += (b"x-forwarded-for: ", xff, b"\r\nx-forwarded-proto: ", proto, b"\r\n")
+    if host:
+        out += (b"x-forwarded-host: ", host, b"\r\n")
+    if trusted:
+        for value in head.forwarded:
+            out += (b"forwarded: ", value, b"\r\n")
+    out += (b"x-request-id: ", ctx.request_id.encode(), b"\r\ntraceparent: ", ctx.traceparent.encode(), b"\r\n")

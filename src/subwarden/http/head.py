@@ -1,0 +1,202 @@
+"""Validation of a parsed request head: framing, smuggling shapes, target form, hop-by-hop tokens.
+
+Pure functions over what the HTTP parser produced (llhttp already refuses most malformed
+input); everything here adds the checks a proxy needs on top, and says why a request is refused.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httptools
+
+from subwarden.errors import ExpectationFailed, RequestInvalid
+
+_HOST = re.compile(rb"(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_DOT_SEGMENT = re.compile(rb"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class RequestHead:
+    """What the data plane needs to know about one request beyond the RequestContext."""
+
+    __slots__ = (
+        "chunked",
+        "connection_tokens",
+        "content_length",
+        "expect_continue",
+        "forwarded",
+        "fwd_host",
+        "fwd_proto",
+        "host",
+        "http11",
+        "keep_alive",
+        "method",
+        "path",
+        "query",
+        "request_id",
+        "traceparent",
+        "xff",
+    )
+
+    def __init__(self, method: str, http11: bool) -> None:
+        self.method = method
+        self.http11 = http11
+        self.path = "/"
+        self.query = ""
+        self.host = ""
+        self.keep_alive = http11
+        self.content_length = 0
+        self.chunked = False
+        self.expect_continue = False
+        self.connection_tokens: frozenset[bytes] = frozenset()
+        self.request_id: bytes | None = None
+        self.traceparent: bytes | None = None
+        self.xff: list[bytes] = []
+        self.fwd_proto: bytes | None = None
+        self.fwd_host: bytes | None = None
+        self.forwarded: list[bytes] = []
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or self.content_length > 0
+
+    @property
+    def sends_empty_length(self) -> bool:
+        """Forward ``content-length: 0`` for body methods that came without a body."""
+        return self.method in _BODY_METHODS
+
+
+def parse_head(method: str, version: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> RequestHead:
+    """Check one request head; raise ``RequestInvalid`` / ``ExpectationFailed`` when it must be refused."""
+    if version not in ("1.1", "1.0"):
+        raise RequestInvalid("unsupported HTTP version", version=version)
+    head = RequestHead(method, version == "1.1")
+    _read_target(head, url)
+    hosts = _read_headers(head, headers)
+    _read_host(head, hosts)
+    return head
+
+
+def _read_target(head: RequestHead, url: bytes) -> None:
+    if url.startswith(b"/"):
+        path, _, query = url.partition(b"?")
+    elif url[:7].lower() == b"http://" or url[:8].lower() == b"https://":
+        path, query = _absolute_form(head, url)
+    else:
+        raise RequestInvalid("request target is not origin-form or absolute-form")
+    if b"#" in url:
+        raise RequestInvalid("fragment in request target")
+    if _DOT_SEGMENT.search(path):
+        raise RequestInvalid("dot-segment in request path")
+    head.path = path.decode("latin-1")
+    head.query = query.decode("latin-1")
+
+
+def _absolute_form(head: RequestHead, url: bytes) -> tuple[bytes, bytes]:
+    try:
+        parsed = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        raise RequestInvalid("invalid absolute-form request target") from None
+    if parsed.userinfo or not parsed.host:
+        raise RequestInvalid("invalid absolute-form request target")
+    authority = parsed.host + (b":%d" % parsed.port if parsed.port else b"")
+    head.host = authority.decode("latin-1")
+    return parsed.path or b"/", parsed.query or b""
+
+
+def _read_headers(head: RequestHead, headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    hosts: list[bytes] = []
+    transfer_encodings = 0
+    has_length = False
+    request_ids: list[bytes] = []
+    traceparents: list[bytes] = []
+    for name, value in headers:
+        if name not in _SPECIAL:
+            continue
+        if name == b"host":
+            hosts.append(value.strip())
+        elif name == b"content-length":
+            has_length = True
+            head.content_length = int(value.strip())
+        elif name == b"transfer-encoding":
+            transfer_encodings += 1
+            if value.strip().lower() != b"chunked":
+                raise RequestInvalid("Transfer-Encoding other than exactly 'chunked'")
+        elif name == b"connection":
+            head.connection_tokens |= {t.strip().lower() for t in value.split(b",") if t.strip()}
+        elif name == b"expect":
+            _read_expect(head, value)
+        elif name == b"x-request-id":
+            request_ids.append(value)
+        elif name == b"traceparent":
+            traceparents.append(value)
+        else:
+            _read_forwarding(head, name, value)
+    _check_framing(head, transfer_encodings, has_length)
+    head.request_id = request_ids[0] if len(request_ids) == 1 else None
+    head.traceparent = traceparents[0] if len(traceparents) == 1 else None
+    if head.http11:
+        head.keep_alive = b"close" not in head.connection_tokens
+    else:
+        head.keep_alive = b"keep-alive" in head.connection_tokens and b"close" not in head.connection_tokens
+    return hosts
+
+
+def _check_framing(head: RequestHead, transfer_encodings: int, has_length: bool) -> None:
+    if transfer_encodings > 1:
+        raise RequestInvalid("several Transfer-Encoding headers")
+    if transfer_encodings and has_length:
+        raise RequestInvalid("both Content-Length and Transfer-Encoding")
+    if transfer_encodings and not head.http11:
+        raise RequestInvalid("Transfer-Encoding in an HTTP/1.0 request")
+    head.chunked = transfer_encodings == 1
+    if not head.has_body:
+        head.expect_continue = False
+
+
+def _read_expect(head: RequestHead, value: bytes) -> None:
+    if value.strip().lower() != b"100-continue":
+        raise ExpectationFailed("unsupported expectation")
+    head.expect_continue = head.http11
+
+
+def _read_forwarding(head: RequestHead, name: bytes, value: bytes) -> None:
+    if name == b"x-forwarded-for":
+        head.xff.append(value.strip())
+    elif name == b"x-forwarded-proto":
+        head.fwd_proto = value.strip()
+    elif name == b"x-forwarded-host":
+        head.fwd_host = value.strip()
+    elif name == b"forwarded":
+        head.forwarded.append(value)
+
+
+def _read_host(head: RequestHead, hosts: list[bytes]) -> None:
+    if len(hosts) > 1:
+        raise RequestInvalid("several Host headers")
+    if not hosts:
+        if head.http11 and not head.host:
+            raise RequestInvalid("HTTP/1.1 request without Host")
+        return
+    if hosts[0] and not _HOST.fullmatch(hosts[0]):
+        raise RequestInvalid("invalid Host header")
+    if not head.host:  # absolute-form authority wins over Host
+        head.host = hosts[0].decode("latin-1")
+
+
+_SPECIAL = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"expect",
+        b"x-request-id",
+        b"traceparent",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"forwarded",
+    }
+)
