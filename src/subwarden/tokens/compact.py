@@ -75,10 +75,14 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+#: Built once: json.loads(..., object_pairs_hook=...) would build a new decoder per call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+
+
 def parse_json_object(raw: bytes, part: str) -> dict[str, Any]:
     """Parse a JSON object, refusing duplicate keys, NaN/Infinity and invalid UTF-8."""
     try:
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+        value = _DECODER.decode(raw.decode("utf-8"))
     except _DuplicateKey as dup:
         raise TokenDuplicateKey(f"{part}: duplicate JSON key", part=part, key=dup.key[:64]) from None
     except (ValueError, RecursionError):
