@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from diagnose_backends import Backend, PostgresBackend, SqliteBackend
+from diagnose_backends import Backend, LdapBackend, PostgresBackend, SqliteBackend
 
 
 @pytest.fixture(scope="session")
@@ -16,12 +16,19 @@ def postgres_backend() -> Iterator[PostgresBackend]:
     backend.teardown()
 
 
+@pytest.fixture(scope="session")
+def ldap_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapBackend]:
+    backend = LdapBackend(tmp_path_factory.mktemp("slapd"))
+    yield backend
+    backend.teardown()
+
+
 @pytest.fixture
 def sqlite_backend(tmp_path: Path) -> SqliteBackend:
     return SqliteBackend(tmp_path)
 
 
-BACKENDS = ["sqlite_backend", "postgres_backend"]
+BACKENDS = ["sqlite_backend", "postgres_backend", "ldap_backend"]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -128,3 +128,127 @@ class PostgresBackend(Backend):
             await conn.execute(f"DELETE FROM {self.table} WHERE user_id = $1", user_id)
         finally:
             await conn.close()
+
+
+SLAPD_CONF = """\
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+pidfile {dir}/slapd.pid
+database mdb
+suffix "{suffix}"
+rootdn "{rootdn}"
+rootpw {rootpw}
+directory {dir}/data
+maxsize 16777216
+"""
+
+
+class LdapBackend(Backend):
+    """A private slapd on a free loopback port; users are inetOrgPerson entries keyed by cn."""
+
+    name = "ldap"
+
+    def __init__(self, workdir: Path, users: list[tuple[str, str, str, str | None, str]] = USERS) -> None:
+        import subprocess
+
+        self.dir = workdir
+        self.suffix = f"dc=diag{secrets.token_hex(3)},dc=test"
+        self.rootdn = f"cn=admin,{self.suffix}"
+        self.rootpw = secrets.token_urlsafe(12)
+        self.people = f"ou=people,{self.suffix}"
+        self.port = _free_port()
+        (workdir / "data").mkdir(parents=True)
+        (workdir / "slapd.conf").write_text(SLAPD_CONF.format(dir=workdir, suffix=self.suffix, rootdn=self.rootdn,
+                                                              rootpw=self.rootpw))
+        self.process = subprocess.Popen(
+            ["/usr/sbin/slapd", "-h", f"{self.url}/", "-f", str(workdir / "slapd.conf"), "-d", "0"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        _wait_listening(self.process, self.port)
+        self._modify(lambda c: self._seed(c, users))
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def _modify(self, action: Any) -> None:
+        import ldap3
+
+        conn = ldap3.Connection(ldap3.Server(self.url), self.rootdn, self.rootpw, auto_bind=True)
+        try:
+            action(conn)
+        finally:
+            conn.unbind()
+
+    def _seed(self, conn: Any, users: list[tuple[str, str, str, str | None, str]]) -> None:
+        dc = self.suffix.split(",")[0].split("=")[1]
+        _add(conn, self.suffix, {"objectClass": ["top", "dcObject", "organization"], "dc": dc, "o": dc})
+        _add(conn, self.people, {"objectClass": ["top", "organizationalUnit"], "ou": "people"})
+        for user in users:
+            self._add_user(conn, *user)
+
+    def _add_user(self, conn: Any, user_id: str, email: str, status: str, since: str | None, roles: str) -> None:
+        attrs: dict[str, Any] = {"objectClass": ["top", "person", "organizationalPerson", "inetOrgPerson"],
+                                 "uid": _rdn(user_id), "cn": user_id, "sn": "x", "mail": email,
+                                 "employeeType": status, "departmentNumber": roles.split(",")}
+        if since:
+            attrs["description"] = since
+        _add(conn, f"uid={_rdn(user_id)},{self.people}", attrs)
+
+    def teardown(self) -> None:
+        import shutil
+
+        self.process.terminate()
+        self.process.wait(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def store(self, **overrides: Any) -> dict[str, Any]:
+        base = {**STORE_FIELDS, "url": self.url, "id_field": "cn", "status_field": "employeeType",
+                "status_since_field": "description", "roles_field": "departmentNumber",
+                "lookup": {"user_id": "cn", "email": "mail"},
+                "ldap": {"bind_dn": self.rootdn, "bind_password": self.rootpw, "base_dns": [self.people],
+                         "object_filter": "(objectClass=inetOrgPerson)"}}
+        return {**base, **overrides}
+
+    async def add(self, user_id: str, email: str, status: str = "active") -> None:
+        self._modify(lambda c: self._add_user(c, user_id, email, status, None, "user"))
+
+    async def remove(self, user_id: str) -> None:
+        self._modify(lambda c: c.delete(f"uid={_rdn(user_id)},{self.people}"))
+
+
+def _rdn(user_id: str) -> str:
+    """An ASCII-safe RDN value for any user id (the id itself lives in cn)."""
+    return "u" + user_id.encode("utf-8").hex()
+
+
+def _add(conn: Any, dn: str, attrs: dict[str, Any]) -> None:
+    if not conn.add(dn, attributes=attrs):
+        raise RuntimeError(f"ldap add {dn!r} failed: {conn.result}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(process: Any, port: int) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"slapd exited with {process.returncode}: {process.stderr.read().decode()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"slapd did not listen on port {port} within 10 s")

@@ -45,13 +45,13 @@ async def test_rejected_postgres_password_names_the_unset_password_variable(post
 
 
 async def test_unknown_column_is_a_misconfiguration_naming_the_mapping_step(backend: Backend) -> None:
-    store = backend.store(lookup={"user_id": "user_ident", "email": "email"})
+    store = backend.store(lookup={"user_id": "userIdent", "email": "email"})
     report = await run(config(store), mint(sub="alice"))
     assert report.code == "store_misconfigured"
     assert cause_ids(report) == ["store_misconfigured"]
     evidence = report.cause.evidence  # type: ignore[union-attr]
     assert evidence["self_test"]["failed_step"] == "mapping"
-    assert "user_ident" in report.cause.explanation  # type: ignore[union-attr]
+    assert "userIdent" in report.cause.explanation  # type: ignore[union-attr]
 
 
 async def test_slow_postgres_lookup_is_a_timeout_not_a_missing_user(postgres_backend: PostgresBackend) -> None:
