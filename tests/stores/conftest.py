@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from stores_harness import Harness
+from stores_http import HttpHarness
 from stores_ldap import LdapHarness
-from stores_sql import MysqlHarness, PostgresHarness
+from stores_sql import MysqlHarness, PostgresHarness, SqliteHarness
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +38,26 @@ def ldap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LdapHarness]:
         harness.teardown()
 
 
-ALL_BACKENDS = ["postgresql", "mariadb", "ldap"]
-NETWORK_BACKENDS = ["postgresql", "mariadb", "ldap"]
+@pytest.fixture(scope="session")
+def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpHarness]:
+    harness = HttpHarness(tmp_path_factory.mktemp("user-service"))
+    try:
+        harness.setup()
+        yield harness
+    finally:
+        harness.teardown()
+
+
+@pytest.fixture(scope="session")
+def sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteHarness]:
+    harness = SqliteHarness(tmp_path_factory.mktemp("sqlite-store"))
+    harness.setup()
+    yield harness
+    harness.teardown()
+
+
+ALL_BACKENDS = ["sqlite", "postgresql", "mariadb", "ldap", "http"]
+NETWORK_BACKENDS = ["postgresql", "mariadb", "ldap", "http"]
 
 
 @pytest.fixture(params=ALL_BACKENDS)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import asyncmy
@@ -153,3 +155,35 @@ class MysqlHarness(Harness):
                     await cur.execute(sql)
         finally:
             conn.close()
+
+
+class SqliteHarness(Harness):
+    """The embedded default store (identity helper's SqliteStore) on a seeded file."""
+
+    name = "sqlite"
+    network = False
+
+    def __init__(self, workdir: Path) -> None:
+        self.path = workdir / "users.db"
+        self.env = {}
+        self.renamed_lookup = {"lookup": {"user_id": "user_ident", "email": "email"}}
+        self.renamed_attribute = {"attributes": {"email": "email", "name": "full_name"}}
+        self.wrong_credentials = {}
+
+    def base(self) -> dict[str, Any]:
+        return {**COMMON, "url": f"sqlite:///{self.path}", "table": "users"}
+
+    def setup(self) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute(
+                "CREATE TABLE users (user_id TEXT, status TEXT, roles TEXT, email TEXT, display_name TEXT,"
+                " status_since TEXT DEFAULT CURRENT_TIMESTAMP)"
+            )
+            db.executemany(
+                "INSERT INTO users (user_id, status, roles, email, display_name) VALUES (?, ?, ?, ?, ?)",
+                [(u.user_id, u.status, ",".join(u.roles), u.email, u.name) for u in USERS],
+            )
+        db.close()
+
+    def teardown(self) -> None:
+        self.path.unlink(missing_ok=True)

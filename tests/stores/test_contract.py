@@ -119,7 +119,7 @@ async def test_a_renamed_lookup_field_is_misconfigured_not_missing(backend: Harn
     try:
         with pytest.raises(StoreMisconfigured):
             await store.lookup("user_id", "alice")
-        report = await store.self_test()
+        report = await store.self_test("alice")
         assert report.failed_step is not None and report.failed_step.name == "mapping"
     finally:
         await store.close()
@@ -142,7 +142,11 @@ async def test_self_test_passes_connect_mapping_and_canary(store: UserStore) -> 
 async def test_self_test_names_the_canary_step_when_the_canary_is_missing(store: UserStore) -> None:
     report = await store.self_test("nobody")
     assert report.failed_step is not None and report.failed_step.name == "canary"
-    assert "user_not_found" in report.failed_step.detail
+
+
+async def test_self_test_fails_the_canary_step_when_the_canary_is_not_active(store: UserStore) -> None:
+    report = await store.self_test("dave")
+    assert report.failed_step is not None and report.failed_step.name == "canary"
 
 
 # ---------------------------------------------------------------- network failures

@@ -173,6 +173,7 @@ class HttpStoreOptions(Strict):
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers (non-secret).")
     bearer_token_env: str | None = Field(None, description="Environment variable holding a bearer token for the user service.")
     users_key: str | None = Field(None, description="If the JSON answer is a list under this key, it is treated as matches.")
+    ca_file: str | None = Field(None, description="CA bundle to verify an https:// user service (default: the system's trusted CAs).")
 
 
 class StoreConfig(Strict):

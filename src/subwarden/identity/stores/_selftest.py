@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
-from subwarden.errors import GatewayError, SubjectAmbiguous, UserNotFound
-from subwarden.identity.stores.base import SelfTestReport, SelfTestStep, UserStore
+from subwarden.errors import GatewayError, SubjectAmbiguous, UserDeleted, UserDisabled, UserLocked, UserNotFound
+from subwarden.identity.stores.base import SelfTestReport, SelfTestStep, UserStatus, UserStore
+
+INACTIVE: dict[UserStatus, type[GatewayError]] = {
+    UserStatus.disabled: UserDisabled,
+    UserStatus.locked: UserLocked,
+    UserStatus.deleted: UserDeleted,
+}
 
 #: A step returns a short "what was found" text, or raises a catalog error naming what failed.
 Check = Callable[[], Awaitable[str]]
@@ -25,7 +31,7 @@ async def run_checks(store: str, checks: Sequence[tuple[str, Check]]) -> SelfTes
 
 
 def canary_check(store: UserStore, canary: str) -> Check:
-    """Resolve ``canary`` through the first lookup attribute: exactly one user must come back."""
+    """Resolve ``canary`` through the first lookup attribute: exactly one active user must come back."""
 
     async def check() -> str:
         attribute = next(iter(store.config.lookup))
@@ -35,7 +41,9 @@ def canary_check(store: UserStore, canary: str) -> Check:
         if len(users) > 1:
             raise SubjectAmbiguous(f"canary {canary!r} matches {len(users)} users by {attribute}")
         user = users[0]
-        return f"{attribute}={canary!r} resolves to {user.user_id} ({user.status})"
+        if user.status is not UserStatus.active:
+            raise INACTIVE[user.status](f"canary {canary!r} resolves to {user.user_id}, which is {user.status}")
+        return f"{attribute}={canary!r} resolves to active user {user.user_id}"
 
     return check
 
