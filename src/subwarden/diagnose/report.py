@@ -146,6 +146,21 @@ class Report:
         return jsonable(data)  # type: ignore[no-any-return]
 
 
+def report_from_json(data: dict[str, Any]) -> Report:
+    """Rebuild a ``Report`` from its JSON form (e.g. returned by POST /admin/diagnose) for rendering."""
+    findings = [Finding(f["id"], f["title"], f["explanation"], list(f["fix"]), dict(f["evidence"]), f["severity"])
+                for f in data.get("findings") or []]
+    stages = [StageResult(s["name"], s["status"], s.get("elapsed_ms"), dict(s.get("facts") or {}),
+                          ErrorInfo(**s["error"]) if s.get("error") else None)
+              for s in data.get("stages") or []]
+    return Report(
+        verdict=data.get("verdict", "error"), code=data.get("code"), status=data.get("status"),
+        failed_stage=data.get("failed_stage"), outcome=data.get("outcome"), request=data.get("request") or {},
+        config=data.get("config") or {}, token=data.get("token"), stages=stages, identity=data.get("identity"),
+        upstream=data.get("upstream"), findings=findings, compare=data.get("compare"), problem=data.get("problem"),
+    )
+
+
 def jsonable(value: Any) -> Any:
     """Plain JSON data: datetimes as ISO 8601, enums by value, bytes as text, unknown objects as str."""
     if isinstance(value, dict):
