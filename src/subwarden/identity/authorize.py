@@ -8,7 +8,7 @@ from the ``groups`` claim and the store attribute ``groups``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from subwarden.config.models import AuthPolicy
@@ -52,10 +52,9 @@ def requirements(policy: AuthPolicy) -> dict[str, list[str]]:
 
 
 def _missing(required: list[str], held: tuple[str, ...], match: str) -> list[str]:
-    missing = [r for r in required if r not in held]
-    if match == "any" and len(missing) < len(required):
-        return []
-    return missing
+    if match == "any":
+        return [] if any(r in held for r in required) else list(required)
+    return [r for r in required if r not in held]
 
 
 class AuthorizeStage:
@@ -63,33 +62,54 @@ class AuthorizeStage:
 
     name = "authorize"
 
+    def __init__(self) -> None:
+        #: id(policy) → (policy, its non-empty requirements), computed once per route policy.
+        self._required: dict[int, tuple[AuthPolicy, dict[str, list[str]]]] = {}
+
     def run(self, ctx: RequestContext) -> Awaitable[None] | None:
         route = ctx.route
         if route is None:
             return None
         policy = route.auth
+        required = self._requirements(policy)
         if ctx.anonymous:
-            required = requirements(policy)
             # A shadow request already carries its would-be denial (user_not_found): forward it.
             if required and ctx.shadow_error is None:
                 raise InsufficientRole("anonymous request on a route with requirements", required=required, held={})
             return None
         ctx.roles = effective_roles(policy, ctx.roles, ctx.claims)
-        if policy.required_roles or policy.required_scopes or policy.required_groups:
-            self._check(ctx, policy)
+        if required:
+            self._check(ctx, policy.match, required)
         return None
 
-    def _check(self, ctx: RequestContext, policy: AuthPolicy) -> None:
-        held = {"roles": ctx.roles, "scopes": token_scopes(ctx.claims), "groups": held_groups(ctx)}
-        required = requirements(policy)
-        missing = {k: m for k, v in required.items() if (m := _missing(v, held[k], policy.match))}
-        shown = {k: list(held[k]) for k in required}
-        ctx.fact("authorize", {"match": policy.match, "required": required, "held": shown})
+    def _requirements(self, policy: AuthPolicy) -> dict[str, list[str]]:
+        known = self._required.get(id(policy))
+        if known is None or known[0] is not policy:
+            known = self._required[id(policy)] = (policy, requirements(policy))
+        return known[1]
+
+    def _check(self, ctx: RequestContext, match: str, required: dict[str, list[str]]) -> None:
+        held: dict[str, tuple[str, ...]] = {}
+        missing: dict[str, list[str]] = {}
+        for kind, values in required.items():
+            have = held[kind] = ctx.roles if kind == "roles" else _HELD[kind](ctx)
+            lacking = _missing(values, have, match)
+            if lacking:
+                missing[kind] = lacking
+        if ctx.facts is not None:
+            ctx.fact("authorize", {"match": match, "required": required, "held": _listed(held)})
         if missing:
             raise InsufficientRole(
-                "required roles/scopes/groups not held",
-                match=policy.match,
-                required=required,
-                held=shown,
+                "required roles/scopes/groups not held", match=match, required=required, held=_listed(held),
                 missing=missing,
             )
+
+
+def _listed(held: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    return {k: list(v) for k, v in held.items()}
+
+
+_HELD: dict[str, Callable[[RequestContext], tuple[str, ...]]] = {
+    "scopes": lambda ctx: token_scopes(ctx.claims),
+    "groups": held_groups,
+}

@@ -91,36 +91,34 @@ class CompiledMapping:
     def candidates(self, claims: Mapping[str, Any]) -> tuple[Candidate, ...]:
         """The usable candidates in rule order; raises SubjectMalformed / SubjectMissing."""
         found: list[Candidate] = []
-        empty: list[str] = []
-        seen: set[tuple[str, str]] = set()
+        normalize = self.normalize
         for index, (claim, attribute, rule) in enumerate(self.rules):
-            raw = claim_value(claims, claim)
+            raw = claims.get(claim)
+            if raw is None and "." in claim:
+                raw = claim_value(claims, claim)
             if raw is None:
                 continue
             if not isinstance(raw, str):
                 raise SubjectMalformed("subject claim is not a string", claim=claim, type=type(raw).__name__)
-            key = self.normalize(raw) if self.normalize is not None else raw
-            if not key:
-                empty.append(claim)
+            key = normalize(raw) if normalize is not None else raw
+            if not key or any(c.attribute == attribute and c.key == key for c in found):
                 continue
-            if (attribute, key) in seen:
-                continue
-            self._check_shape(claim, key, index)
-            seen.add((attribute, key))
+            problem = (self.shape if index == 0 else self.max_length)(key)
+            if problem is not None:
+                raise SubjectMalformed(f"subject claim {problem}", claim=claim, shape=self.config.subject_shape.kind)
             found.append(Candidate(index, claim, attribute, rule, raw, key, self.casefold, self.label))
         if not found:
-            raise SubjectMissing(
-                "no mapping claim carries a subject",
-                claims_present=sorted(claims),
-                expected=[claim for claim, _, _ in self.rules],
-                empty=empty,
-            )
+            raise self._missing(claims)
         return tuple(found)
 
-    def _check_shape(self, claim: str, key: str, index: int) -> None:
-        problem = (self.shape if index == 0 else self.max_length)(key)
-        if problem is not None:
-            raise SubjectMalformed(f"subject claim {problem}", claim=claim, shape=self.config.subject_shape.kind)
+    def _missing(self, claims: Mapping[str, Any]) -> SubjectMissing:
+        expected = [claim for claim, _, _ in self.rules]
+        return SubjectMissing(
+            "no mapping claim carries a subject",
+            claims_present=sorted(claims),
+            expected=expected,
+            empty=[c for c in expected if isinstance(claim_value(claims, c), str)],
+        )
 
 
 class MapSubjectStage:

@@ -31,6 +31,7 @@ from subwarden.pipeline.context import RequestContext
 #: (candidate, cache state, cache age, users found) per lookup tried.
 Tried = tuple[Candidate, str, float | None, int]
 
+_ACTIVE = UserStatus.active
 _STATUS_ERRORS: dict[UserStatus, type[GatewayError]] = {
     UserStatus.disabled: UserDisabled,
     UserStatus.locked: UserLocked,
@@ -122,7 +123,7 @@ class ResolveUserStage:
         if ctx.facts is not None:
             tried.append((cand, state, age, 1))
             self._facts(ctx, tried)
-        if user.status is not UserStatus.active:
+        if user.status is not _ACTIVE:
             error = _STATUS_ERRORS[user.status]
             raise error(f"user is {user.status.value}", user_id=user.user_id, status_since=user.status_since)
 

@@ -18,6 +18,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MATCHED = "sw_matched"
 MAX_MATCHES = 10
 MAX_NEAR_MISSES = 20
+MAX_ROLE_SETS = 4096
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _MISSING = object()
 
@@ -86,11 +87,13 @@ def select_text(config: StoreConfig, field: str, where: str, limit: int) -> str:
 class RowMapper:
     """Rows (column name → value) → ``UserRecord``s, sharing small objects between users."""
 
-    __slots__ = ("config", "store")
+    __slots__ = ("_role_sets", "config", "store")
 
     def __init__(self, config: StoreConfig, store: str) -> None:
         self.config = config
         self.store = store
+        #: Distinct role tuples, shared by every user holding the same roles (bounded).
+        self._role_sets: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def users(self, names: list[str], rows: list[tuple[Any, ...]], field: str, value: str,
               casefold: bool) -> list[UserRecord]:
@@ -111,6 +114,14 @@ class RowMapper:
             raise StoreMisconfigured("sqlite: the query does not return a mapped column", store=self.store,
                                      missing=missing)
 
+    def _shared(self, roles: tuple[str, ...]) -> tuple[str, ...]:
+        shared = self._role_sets.get(roles)
+        if shared is None:
+            shared = tuple(sys.intern(r) for r in roles)
+            if len(self._role_sets) < MAX_ROLE_SETS:
+                self._role_sets[shared] = shared
+        return shared
+
     def user(self, row: Mapping[str, Any], matched: Any = None) -> UserRecord:
         config = self.config
         status = UserStatus.active
@@ -130,7 +141,7 @@ class RowMapper:
         return UserRecord(
             user_id=user_id,
             status=status,
-            roles=tuple(sys.intern(r) for r in roles),
+            roles=self._shared(roles),
             attributes=attributes or _EMPTY,
             matched_value=None if matched is None else str(matched),
             status_since=None if since is None else str(since),
