@@ -121,14 +121,14 @@ def other_attribute(ev: Evidence, m: Match) -> Finding:
 
 def other_claim(ev: Evidence, m: Match) -> Finding:
     lk = m.lookup
-    return Finding(
-        "other_claim_matches", f"Claim {m.claim} of the token identifies the user",
-        f"The mapping uses {lk.claim} ({q(lk.key)}), which matches no user, but the token's {m.claim} {q(m.value)} is "
-        f"the {m.attribute} of user {_user(m.user)}.",
-        [f"Map that claim: {_mapping_yaml(ev, str(m.claim), m.attribute)} (or append it as a fallback rule).",
-         f"Or make the IdP emit the store's {lk.attribute} in {lk.claim}."],
-        _evidence(m),
-    )
+    found = f"the token's {m.claim} {q(m.value)} is the {m.attribute} of user {_user(m.user)}"
+    fix = [f"Map that claim: {_mapping_yaml(ev, str(m.claim), m.attribute)} (or append it as a fallback rule)."]
+    if ev.code == "subject_missing":
+        text = f"The token carries no usable subject claim, but {found}."
+    else:
+        text = f"The mapping uses {lk.claim} ({q(lk.key)}), which matches no user, but {found}."
+        fix.append(f"Or make the IdP emit the store's {lk.attribute} in {lk.claim}.")
+    return Finding("other_claim_matches", f"Claim {m.claim} of the token identifies the user", text, fix, _evidence(m))
 
 
 def excluded_by_filter(ev: Evidence, m: Match) -> Finding:

@@ -27,7 +27,7 @@ def _leeway(ev: Evidence) -> float:
 
 
 def _at_note(ev: Evidence) -> str:
-    return " (time given with --at)" if ev.facts.get("clock") == "frozen" else ""
+    return ", set by --at" if ev.facts.get("clock") == "frozen" else ""
 
 
 def token_expired(ev: Evidence) -> list[Finding]:
@@ -36,7 +36,7 @@ def token_expired(ev: Evidence) -> list[Finding]:
         return []
     late = ev.now - exp
     iat = as_epoch((ev.claims or {}).get("iat"))
-    lifetime = f" The token lived {duration(exp - iat)} (iat → exp)." if iat is not None else ""
+    lifetime = f" Its lifetime was {duration(exp - iat)} (iat → exp)." if iat is not None and exp > iat else ""
     text = (f"The token expired {duration(late)} ago (exp {timestamp(exp)}, now {timestamp(ev.now)}{_at_note(ev)}); "
             f"the leeway of {duration(_leeway(ev))} does not cover it.{lifetime}")
     fix = ["The client must refresh its token before exp (refresh_token grant or silent renew) instead of reusing it."]
