@@ -134,3 +134,24 @@ async def test_user_not_found_does_not_count_and_a_missing_store_file_opens_then
         assert ctx.error is not None and ctx.error.code == "user_not_found"
     assert runtime.breaker.state == "closed"
     await runtime.close()
+
+
+async def test_stale_if_error_also_serves_the_last_good_user_while_the_circuit_is_open(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    db = make_users_db(tmp_path / "users.db")
+    config = make_config(
+        db, store={"breaker_failures": 1, "breaker_reset": 60}, cache={"positive_ttl": 5, "stale_if_error": 120}
+    )
+    runtime = build_identity(config, clock)
+    pipeline = Pipeline(runtime.stages)
+    assert (await admit(pipeline, make_ctx(config, {"sub": "alice"}))).error is None
+    db.unlink()
+    clock.advance(10)
+    failed = await admit(pipeline, make_ctx(config, {"sub": "bob"}))
+    assert failed.error is not None and failed.error.code == "store_unavailable"
+    assert runtime.breaker.state == "open"
+    ctx = await admit(pipeline, make_ctx(config, {"sub": "alice"}))
+    assert ctx.error is None and ctx.cache_state == "stale"
+    assert runtime.breaker.rejected == 1
+    await runtime.close()
