@@ -24,6 +24,8 @@ class Load:
     connections: int
     threads: int
     cpus: str | None
+    #: Start this many tokens into each thread's share (warm-up chunks continue where the last stopped).
+    offset: int = 0
 
 
 def _group_ticks(pgid: int) -> int:
@@ -68,7 +70,8 @@ def run_wrk(port: int, load: Load, target_pgid: int | None) -> dict[str, Any]:
         tool_path("wrk"), f"-t{load.threads}", f"-c{load.connections}", f"-d{max(1, round(load.duration))}s",
         "--timeout", "5s", "--latency", "-s", str(LUA), f"http://127.0.0.1:{port}/bench",
     ], load.cpus)
-    env = {**os.environ, "BENCH_TOKENS": str(load.tokens), "BENCH_THREADS": str(load.threads), "BENCH_PATH": "/bench"}
+    env = {**os.environ, "BENCH_TOKENS": str(load.tokens), "BENCH_THREADS": str(load.threads), "BENCH_PATH": "/bench",
+           "BENCH_OFFSET": str(load.offset)}
     ticks0 = _group_ticks(target_pgid) if target_pgid else 0
     cpu0, wall0 = _cpu_times(), time.monotonic()
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=load.duration + 120)

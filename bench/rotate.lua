@@ -1,5 +1,6 @@
 -- Pre-builds one GET per token (each wrk thread takes every Nth line of BENCH_TOKENS) and rotates
--- through them; counts wrap-arounds so a run can prove whether a token was ever sent twice.
+-- through them from BENCH_OFFSET on; counts wrap-arounds so a run can prove whether a token was
+-- ever sent twice.
 local threads = {}
 
 function setup(thread)
@@ -24,7 +25,7 @@ function init(args)
     prebuilt[1] = wrk.format("GET", path)
   end
   token_count = #prebuilt
-  cursor = 1
+  cursor = 1 + (tonumber(os.getenv("BENCH_OFFSET") or "0") % token_count)
   wraps = 0
 end
 

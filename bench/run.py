@@ -123,7 +123,8 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     machine.ensure_tools()
     fx, cached, new = prepare(args)
-    settings = Settings(args.duration, args.warmup, args.repeats, args.connections, cached, new, args.new_tokens)
+    settings = Settings(args.duration, args.warmup, args.repeats, args.connections, cached, args.users, new,
+                        args.new_tokens)
     checks = build_checks(fx.keys.private_pem, users.user_ids(args.users)[1], users.user_ids(args.users)[2])
     total, profile = Outcome(), dict[str, Any]()
     with ProcessGroup(fx.work / "logs") as group:

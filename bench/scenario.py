@@ -20,6 +20,7 @@ class Settings:
     repeats: int
     connections: int
     cached_tokens: Path
+    cached_token_count: int
     new_tokens: Path | None
     new_token_count: int
 
@@ -30,6 +31,8 @@ class Outcome:
     prechecks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
+
+MAX_WARMUP = 120.0
 
 #: Called with the running target just before its measured cached run (used to attach py-spy).
 Hook = Callable[[Running, float], Any]
@@ -90,8 +93,8 @@ def _measure_running(
         outcome.problems += [f"{label}: pre-check failed: {r['check']}: {r['problem']}" for r in bad]
         print(f"  {label}: PRE-CHECK FAILED, not a data point: {bad[0]['check']}: {bad[0]['problem']}", flush=True)
         return False
-    if settings.warmup > 0:
-        run_wrk(running.port, _load(settings, layout, settings.cached_tokens, settings.warmup), None)
+    if not _warm_up(running, layout, settings):
+        outcome.problems.append(f"{label}: warm-up did not send every cached token within {MAX_WARMUP}s")
     profiler = hook(running, settings.duration) if hook else None
     cached = run_wrk(running.port, _load(settings, layout, settings.cached_tokens, settings.duration), running.proc.pid)
     if profiler is not None:
@@ -102,6 +105,20 @@ def _measure_running(
         new = run_wrk(running.port, _load(settings, layout, settings.new_tokens, seconds), running.proc.pid)
         outcome.runs.append(_row(layout, spec, "new", repeat, running, new))
     return running.proc.popen.poll() is None or _died(outcome, label)
+
+
+def _warm_up(running: Running, layout: Layout, settings: Settings) -> bool:
+    """Load until every cached token went through once (signature verified, user cached), at least ``warmup`` s."""
+    sent, elapsed = 0, 0.0
+    while sent < settings.cached_token_count or elapsed < settings.warmup:
+        if elapsed >= MAX_WARMUP:
+            return False
+        seconds = max(1.0, round(settings.warmup)) if elapsed == 0 else 2.0
+        load = _load(settings, layout, settings.cached_tokens, seconds)
+        load = Load(load.tokens, seconds, load.connections, load.threads, load.cpus, sent // load.threads)
+        sent += run_wrk(running.port, load, None)["requests"]
+        elapsed += seconds
+    return True
 
 
 def _died(outcome: Outcome, label: str) -> bool:
