@@ -137,7 +137,8 @@ class ResolveUserStage:
         )
 
     def _not_found(self, ctx: RequestContext, tried: list[Tried]) -> None:
-        _, ctx.cache_state, ctx.cache_age, _ = tried[0]
+        if tried:
+            _, ctx.cache_state, ctx.cache_age, _ = tried[0]
         self._facts(ctx, tried)
         error = UserNotFound(
             "no user matches the subject",
