@@ -78,13 +78,24 @@ async def guarded(table: FailureTable, timeout: float, work: Awaitable[T]) -> T:
     (asyncpg waits for the server to acknowledge a cancel) happens in the background
     instead of stretching the caller's time budget.
     """
-    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    task: asyncio.Future[T] = asyncio.ensure_future(work)
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    timer = loop.call_later(timeout, wake)
     try:
-        done, _ = await asyncio.wait((task,), timeout=timeout)
+        await waiter
     except asyncio.CancelledError:
         task.cancel()
         raise
-    if not done:
+    finally:
+        timer.cancel()
+    if not task.done():
         task.cancel()
         task.add_done_callback(_retrieve)
         raise StoreTimeout(f"{table.backend}: no answer within {timeout:g}s", backend=table.backend, timeout=timeout)

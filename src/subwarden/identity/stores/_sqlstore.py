@@ -8,6 +8,7 @@ used again without rebuilding the store.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -41,6 +42,7 @@ class SqlStore(UserStore):
         if config.query is not None and not _sql.has_value_param(config.query):
             raise ConfigError("identity.store.query: the query must bind the subject as :value")
         self._env = env
+        self._queries: dict[str, StoreQuery] = {}
 
     @property
     def identity(self) -> str:
@@ -51,8 +53,12 @@ class SqlStore(UserStore):
         """Run ``text`` with ``params`` (value, then attribute) on a pooled connection."""
 
     def build_query(self, attribute: str, value: str) -> StoreQuery:
-        field = searched_field(self.config, attribute, self.dialect.backend)
-        return _sql.lookup_query(self.config, self.dialect, attribute, field, value)
+        # Only the bound value changes between lookups: the SQL text is built once per attribute.
+        template = self._queries.get(attribute)
+        if template is None:
+            field = searched_field(self.config, attribute, self.dialect.backend)
+            template = self._queries[attribute] = _sql.lookup_query(self.config, self.dialect, attribute, field, "")
+        return dataclasses.replace(template, params=(value, *template.params[1:]))
 
     async def fetch(self, query: StoreQuery) -> list[UserRecord]:
         value = str(query.params[0])

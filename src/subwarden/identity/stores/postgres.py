@@ -48,6 +48,13 @@ FAILURES = FailureTable(
 )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool reset for read-only lookups: asyncpg's default (``RESET ALL; UNLISTEN *; …``) costs
+    a round trip per lookup, and single SELECTs change no session state worth resetting."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class PostgresStore(SqlStore):
     schemes = ("postgresql", "postgres")
     dialect = _sql.POSTGRES
@@ -70,6 +77,7 @@ class PostgresStore(SqlStore):
                         min_size=0,
                         max_size=self.config.pool_size,
                         timeout=self.config.timeout,
+                        reset=_keep_session,
                     )
         return self._pool
 
