@@ -107,7 +107,9 @@ def records_db(tmp_path: Path) -> Path:
 @pytest.fixture
 def writer(records_db: Path, clock: FrozenClock, metrics: GatewayMetrics) -> RecordWriter:
     shaper = RecordShaper(fingerprint="fp-admin-test", hasher=SubjectHasher(b"admin-test-key-0123456789"))
-    writer = RecordWriter(shaper, [SqliteSink(records_db, clock=clock)], metrics=metrics, clock=clock)
+    sinks = [SqliteSink(records_db, clock=clock)]
+    # The perf counter moves with the frozen clock, so record timestamps are exact.
+    writer = RecordWriter(shaper, sinks, metrics=metrics, clock=clock, perf_ns=lambda: int(clock.monotonic() * 1e9))
     metrics.add_stats_source("records", writer)
     return writer
 

@@ -105,7 +105,7 @@ async def test_metrics_exposes_request_counters_and_record_state_after_a_batch(
     writer.flush_sync()
     response = await admin.get("/metrics", token=None)
     assert response.headers["content-type"].startswith("text/plain")
-    assert 'subwarden_requests_total{code="ok",outcome="ok",route=""} 1.0' in response.text
+    assert 'subwarden_requests_total{code="ok",outcome="allowed",route=""} 1.0' in response.text
     assert "subwarden_records_written_total 1.0" in response.text
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
-from observe_support import FINGERPRINT, HASH_KEY, KEYS, CtxFactory
+from observe_support import FINGERPRINT, HASH_KEY, KEYS, CtxFactory, frozen_perf_ns
 
 from subwarden.clock import FrozenClock
 from subwarden.config.loader import parse_config
@@ -79,7 +79,7 @@ def make_ctx(config: GatewayConfig, token: str) -> CtxFactory:
         ctx.timings = {"route": 2_000, "verify": 45_000, "resolve": 120_500}
         if error is None:
             ctx.user = UserRecord("u-1", UserStatus.active, ("admin",))
-            ctx.status, ctx.outcome = 200, "ok"
+            ctx.status, ctx.outcome = 200, "allowed"
             ctx.upstream_status, ctx.upstream_target, ctx.upstream_ms = 200, "127.0.0.1:9", 3.5
         else:
             ctx.error, ctx.failed_stage, ctx.status = error, error.stage, error.status
@@ -107,4 +107,6 @@ def sinks(tmp_path: Path, stdout: io.StringIO, clock: FrozenClock) -> list[Sink]
 
 @pytest.fixture
 def writer(shaper: RecordShaper, sinks: list[Sink], clock: FrozenClock) -> RecordWriter:
-    return RecordWriter(shaper, sinks, queue_size=64, batch_size=16, flush_interval=0.05, clock=clock)
+    return RecordWriter(
+        shaper, sinks, queue_size=64, batch_size=16, flush_interval=0.05, clock=clock, perf_ns=frozen_perf_ns(clock)
+    )

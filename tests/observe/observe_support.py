@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from subwarden.clock import FrozenClock
 from subwarden.pipeline.context import RequestContext
 
 KEYS = Path(__file__).parent / "keys"
@@ -22,3 +23,8 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.005)
+
+
+def frozen_perf_ns(clock: FrozenClock) -> Callable[[], int]:
+    """A perf_counter_ns stand-in that moves only with ``clock`` (exact record timestamps)."""
+    return lambda: int(clock.monotonic() * 1e9)

@@ -40,10 +40,10 @@ def test_exposition_holds_the_request_upstream_and_stage_counters_after_a_batch(
     writer.record(make_ctx())
     writer.record(make_ctx())
     writer.record(make_ctx(error=UserNotFound()))
-    assert 'outcome="ok"' not in scrape(metrics)  # nothing counted on the hot path
+    assert 'outcome="allowed"' not in scrape(metrics)  # nothing counted on the hot path
     writer.flush_sync()
     text = scrape(metrics)
-    assert 'subwarden_requests_total{code="ok",outcome="ok",route="api"} 2.0' in text
+    assert 'subwarden_requests_total{code="ok",outcome="allowed",route="api"} 2.0' in text
     assert 'subwarden_requests_total{code="user_not_found",outcome="denied",route="api"} 1.0' in text
     assert 'subwarden_upstream_responses_total{route="api",status="200"} 2.0' in text
     assert 'subwarden_stage_duration_seconds_count{stage="verify"} 3.0' in text
@@ -76,9 +76,16 @@ def test_runtime_stats_are_read_at_scrape_time_and_a_broken_source_is_skipped() 
     assert "subwarden_user_cache_coalesced_total 3.0" in text
     assert "subwarden_user_cache_size 9.0" in text
     assert "subwarden_broken" not in text
+    assert "subwarden_user_cache_user_cache" not in text
     assert "subwarden_store_breaker_state 2.0" in text  # keys already prefixed are not prefixed twice
     assert "# TYPE subwarden_store_breaker_consecutive_failures gauge" in text
     assert "subwarden_store_breaker_opens_total 1.0" in text
+
+
+def test_a_source_named_empty_string_adds_no_prefix() -> None:
+    metrics = GatewayMetrics(process=False)
+    metrics.add_stats_source("", BreakerStats())
+    assert "subwarden_store_breaker_opens_total 1.0" in scrape(metrics)
 
 
 def test_the_config_fingerprint_is_exposed_and_replaced_on_reload() -> None:
@@ -99,3 +106,20 @@ def test_counter_keys_are_recognised_by_name() -> None:
     assert is_counter_key("hits") and is_counter_key("negative_hits") and is_counter_key("refreshes_total")
     assert not is_counter_key("size") and not is_counter_key("state")
     assert not is_counter_key("store_breaker_consecutive_failures") and not is_counter_key("user_cache_inflight")
+
+
+def test_histogram_buckets_are_cumulative_and_a_value_on_a_bound_counts_in_that_bucket() -> None:
+    metrics = GatewayMetrics(process=False)
+    metrics.observe([
+        {"route": "api", "duration_us": 1000, "timings_us": {}},  # exactly the 0.001 bound
+        {"route": "api", "duration_us": 1001, "timings_us": {}},
+        {"route": "api", "duration_us": 60_000_000, "timings_us": {}},  # above the last bound
+    ])
+    text = scrape(metrics)
+    assert 'subwarden_request_duration_seconds_bucket{le="0.0005",route="api"} 0.0' in text
+    assert 'subwarden_request_duration_seconds_bucket{le="0.001",route="api"} 1.0' in text
+    assert 'subwarden_request_duration_seconds_bucket{le="0.0025",route="api"} 2.0' in text
+    assert 'subwarden_request_duration_seconds_bucket{le="30.0",route="api"} 2.0' in text
+    assert 'subwarden_request_duration_seconds_bucket{le="+Inf",route="api"} 3.0' in text
+    assert 'subwarden_request_duration_seconds_count{route="api"} 3.0' in text
+    assert 'subwarden_request_duration_seconds_sum{route="api"} 60.002001' in text

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from subwarden.clock import FrozenClock
 from subwarden.errors import StoreTimeout, UserNotFound
 from subwarden.observe.record_shape import RecordShaper
 from subwarden.observe.records import RecordWriter
-from subwarden.observe.sinks import Record, Sink, StdoutSink
+from subwarden.observe.sinks import Record, RecordBatch, Sink, StdoutSink
 from subwarden.observe.subject_hash import SubjectHasher
 
 ALL_FIELDS = {
@@ -49,7 +48,7 @@ async def test_a_proxied_request_is_written_with_every_field_to_stdout_and_sqlit
     expected_hash = SubjectHasher(HASH_KEY).hash("alice")
     assert record | {"ts": None, "time": None, "duration_us": None} == {
         "v": 1, "ts": None, "time": None, "request_id": "req-1", "trace_id": "trace-1", "route": "api",
-        "method": "GET", "path": "/api/orders/7", "outcome": "ok", "code": None, "stage": None, "status": 200,
+        "method": "GET", "path": "/api/orders/7", "outcome": "allowed", "code": None, "stage": None, "status": 200,
         "reason": None, "detail": None, "shadow_code": None, "issuer": "test-idp", "alg": "ES256", "kid": "k1",
         "token_source": "header", "token_cache_hit": False, "mapping_claim": "sub", "mapping_rule": "sub->user_id",
         "mapping_fallback": False, "subject_hash": expected_hash, "user_id": "u-1", "user_status": "active",
@@ -63,7 +62,7 @@ async def test_a_proxied_request_is_written_with_every_field_to_stdout_and_sqlit
     assert record["duration_us"] > 0
 
     [row] = sqlite_rows(tmp_path / "records.db")
-    assert row[:8] == (1_800_000_000.0, "req-1", "api", None, "ok", 200, expected_hash, "u-1")
+    assert row[:8] == (1_800_000_000.0, "req-1", "api", None, "allowed", 200, expected_hash, "u-1")
     assert json.loads(str(row[8])) == record
 
 
@@ -200,7 +199,7 @@ async def test_a_full_batch_is_written_without_waiting_for_the_flush_interval(
 
 
 class BrokenSink:
-    def write(self, records: Sequence[Record]) -> None:
+    def write(self, batch: RecordBatch) -> None:
         raise OSError("disk full")
 
     def close(self) -> None:

@@ -6,14 +6,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from observe_support import CtxFactory
+from observe_support import CtxFactory, frozen_perf_ns
 
 from subwarden.clock import FrozenClock
 from subwarden.errors import TokenExpired, UserNotFound
 from subwarden.observe.query import RecordQuery, RecordReader
 from subwarden.observe.record_shape import RecordShaper
 from subwarden.observe.records import RecordWriter
-from subwarden.observe.sinks import SqliteSink
+from subwarden.observe.sinks import RecordBatch, SqliteSink
 
 DAY = 86_400.0
 
@@ -28,7 +28,7 @@ def test_rows_older_than_the_retention_are_pruned_on_a_later_write(
 ) -> None:
     db = tmp_path / "records.db"
     sink = SqliteSink(db, retention_days=7, clock=clock, prune_every=60)
-    writer = RecordWriter(shaper, [sink], clock=clock)
+    writer = RecordWriter(shaper, [sink], clock=clock, perf_ns=frozen_perf_ns(clock))
     writer.record(make_ctx(request_id="old"))
     writer.flush_sync()
     clock.advance(6 * DAY)
@@ -44,8 +44,8 @@ def test_rows_older_than_the_retention_are_pruned_on_a_later_write(
 
 def test_pruning_runs_at_most_once_per_interval(clock: FrozenClock, tmp_path: Path) -> None:
     sink = SqliteSink(tmp_path / "r.db", retention_days=1, clock=clock, prune_every=300)
-    sink.write([{"ts": clock.now()}])  # the first write prunes
-    sink.write([{"ts": clock.now() - 2 * DAY}])  # expired, but the next prune is not due yet
+    sink.write(RecordBatch([{"ts": clock.now()}]))  # the first write prunes
+    sink.write(RecordBatch([{"ts": clock.now() - 2 * DAY}]))  # expired, but the next prune is not due yet
     assert count_rows(tmp_path / "r.db") == 2
     clock.advance(301)
     assert sink.prune_if_due() == 1
@@ -55,7 +55,7 @@ def test_pruning_runs_at_most_once_per_interval(clock: FrozenClock, tmp_path: Pa
 @pytest.fixture
 def filled_db(shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path) -> Path:
     db = tmp_path / "records.db"
-    writer = RecordWriter(shaper, [SqliteSink(db, clock=clock)], clock=clock)
+    writer = RecordWriter(shaper, [SqliteSink(db, clock=clock)], clock=clock, perf_ns=frozen_perf_ns(clock))
     for i in range(5):
         writer.record(make_ctx(request_id=f"ok-{i}"))
         clock.advance(10)

@@ -4,6 +4,7 @@ runtime ``stats()`` read at scrape time."""
 from __future__ import annotations
 
 import logging
+from collections import Counter as Tally
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -12,13 +13,14 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from subwarden.observe.histograms import BatchHistogram
 
 log = logging.getLogger("subwarden.observe.metrics")
 
@@ -50,7 +52,8 @@ def is_counter_key(key: str) -> bool:
 class RuntimeStatsCollector(Collector):
     """Reads each registered source's ``stats()`` at scrape time as ``subwarden_<source>_<key>``.
 
-    Keys already starting with ``<source>_`` are not prefixed twice.
+    Keys already starting with ``<source>_`` are not prefixed twice; the source name "" adds no prefix
+    (for runtimes whose keys are already namespaced, e.g. ``IdentityRuntime``: ``user_cache_hits``).
     """
 
     def __init__(self) -> None:
@@ -74,7 +77,8 @@ def _families(source: str, stats: Mapping[str, float]) -> Iterator[Metric]:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         name = key.removesuffix("_total")
-        base = f"{PREFIX}_{name}" if name.startswith(f"{source}_") else f"{PREFIX}_{source}_{name}"
+        prefixed = not source or name.startswith(f"{source}_")
+        base = f"{PREFIX}_{name}" if prefixed else f"{PREFIX}_{source}_{name}"
         if is_counter_key(key):
             yield CounterMetricFamily(base, f"{source} {key}", value=float(value))
         else:
@@ -90,20 +94,20 @@ class GatewayMetrics:
         self.requests = Counter(
             f"{PREFIX}_requests", "Requests by route, outcome and code.", ["route", "outcome", "code"], registry=reg
         )
-        self.duration = Histogram(
-            f"{PREFIX}_request_duration_seconds", "Request duration (gateway in to response done).", ["route"],
-            buckets=REQUEST_BUCKETS, registry=reg,
+        self.duration = BatchHistogram(
+            f"{PREFIX}_request_duration_seconds", "Request duration (gateway in to response done).", "route",
+            REQUEST_BUCKETS,
         )
-        self.stage_duration = Histogram(
-            f"{PREFIX}_stage_duration_seconds", "Time spent in each pipeline stage.", ["stage"],
-            buckets=STAGE_BUCKETS, registry=reg,
+        self.stage_duration = BatchHistogram(
+            f"{PREFIX}_stage_duration_seconds", "Time spent in each pipeline stage.", "stage", STAGE_BUCKETS
         )
+        self.upstream_duration = BatchHistogram(
+            f"{PREFIX}_upstream_duration_seconds", "Upstream response time.", "route", REQUEST_BUCKETS
+        )
+        for histogram in (self.duration, self.stage_duration, self.upstream_duration):
+            reg.register(histogram)
         self.upstream = Counter(
             f"{PREFIX}_upstream_responses", "Upstream responses by route and status.", ["route", "status"], registry=reg
-        )
-        self.upstream_duration = Histogram(
-            f"{PREFIX}_upstream_duration_seconds", "Upstream response time.", ["route"],
-            buckets=REQUEST_BUCKETS, registry=reg,
         )
         self.config_info = Gauge(
             f"{PREFIX}_config_info", "Fingerprint of the running config (value 1).", ["fingerprint"], registry=reg
@@ -115,7 +119,7 @@ class GatewayMetrics:
             PlatformCollector(registry=reg)
 
     def add_stats_source(self, name: str, source: StatsSource) -> None:
-        """Expose ``source.stats()`` as ``subwarden_<name>_<key>`` at every scrape."""
+        """Expose ``source.stats()`` as ``subwarden_<name>_<key>`` (``subwarden_<key>`` for "") at every scrape."""
         self.runtime.add(name, source)
 
     def set_fingerprint(self, fingerprint: str) -> None:
@@ -123,24 +127,27 @@ class GatewayMetrics:
         self.config_info.labels(fingerprint).set(1)
 
     def observe(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Count a batch of records (called by the record writer's drain)."""
-        for r in records:
-            route = r.get("route") or ""
-            self.requests.labels(route, r.get("outcome") or "", r.get("code") or "ok").inc()
-            duration = r.get("duration_us")
-            if duration is not None:
-                self.duration.labels(route).observe(duration / 1e6)
-            for stage, micros in (r.get("timings_us") or {}).items():
-                self.stage_duration.labels(stage).observe(micros / 1e6)
-            self._observe_upstream(route, r.get("upstream") or {})
-
-    def _observe_upstream(self, route: str, upstream: Mapping[str, Any]) -> None:
-        status = upstream.get("status")
-        if status:
-            self.upstream.labels(route, str(status)).inc()
-        ms = upstream.get("ms")
-        if ms is not None:
-            self.upstream_duration.labels(route).observe(ms / 1000.0)
+        """Count a batch of records (called by the record writer's drain, off the event loop)."""
+        requests: Tally[tuple[str, str, str]] = Tally()
+        upstream: Tally[tuple[str, str]] = Tally()
+        duration, stages, upstream_ms = self.duration, self.stage_duration, self.upstream_duration
+        with duration.lock, stages.lock, upstream_ms.lock:
+            for r in records:
+                route = r.get("route") or ""
+                requests[(route, r.get("outcome") or "", r.get("code") or "ok")] += 1
+                if r.get("duration_us") is not None:
+                    duration.observe(route, r["duration_us"] / 1e6)
+                for stage, micros in (r.get("timings_us") or {}).items():
+                    stages.observe(stage, micros / 1e6)
+                up = r.get("upstream") or {}
+                if up.get("status"):
+                    upstream[(route, str(up["status"]))] += 1
+                if up.get("ms") is not None:
+                    upstream_ms.observe(route, up["ms"] / 1000.0)
+        for (route, outcome, code), count in requests.items():
+            self.requests.labels(route, outcome, code).inc(count)
+        for (route, status), count in upstream.items():
+            self.upstream.labels(route, status).inc(count)
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""

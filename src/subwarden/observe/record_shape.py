@@ -29,24 +29,28 @@ def issuer_label(issuer: Any) -> str | None:
 
 
 def derive_outcome(ctx: RequestContext) -> str:
-    """The data plane's outcome if it set one, else ok / denied (4xx) / error (5xx)."""
+    """The data plane's outcome if it set one, else the same rule: denied / error / shadow / anonymous / allowed."""
     if ctx.outcome:
         return ctx.outcome
-    if ctx.error is None:
-        return "ok"
-    return "error" if ctx.error.status >= 500 else "denied"
+    if ctx.error is not None:
+        return "error" if max(ctx.status, ctx.error.status) >= 500 else "denied"
+    if ctx.shadow_error is not None:
+        return "shadow"
+    return "anonymous" if ctx.anonymous else "allowed"
 
 
 class RecordShaper:
     """Builds record dicts; holds the per-process constants (fingerprint, hash key, kept claims)."""
 
-    __slots__ = ("_hasher", "_keep_claims", "fingerprint")
+    __slots__ = ("_hasher", "_keep_claims", "_second", "_second_text", "fingerprint")
 
     def __init__(self, *, fingerprint: str, hasher: SubjectHasher, keep_claims: Iterable[str] = ("iss", "sub")) -> None:
         self.fingerprint = fingerprint
         self._hasher = hasher
         # iss always: replay needs it to pick the issuer's mapping rules.
         self._keep_claims = ("iss", *(c for c in keep_claims if c != "iss"))
+        self._second = -1
+        self._second_text = ""
 
     def shape(self, ctx: RequestContext, ts: float, ended_ns: int) -> dict[str, Any]:
         """The record of ``ctx``, finished at wall time ``ts`` and ``perf_counter_ns`` ``ended_ns``."""
@@ -54,7 +58,7 @@ class RecordShaper:
         return {
             "v": RECORD_VERSION,
             "ts": round(ts, 6),
-            "time": datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time_text(ts),
             "request_id": ctx.request_id or None,
             "trace_id": ctx.trace_id or None,
             "route": ctx.route.name if ctx.route is not None else None,
@@ -74,6 +78,14 @@ class RecordShaper:
             "fingerprint": self.fingerprint,
             "claims": self._kept_claims(ctx.claims),
         }
+
+    def _time_text(self, ts: float) -> str:
+        """ISO 8601 UTC with milliseconds; the date part is formatted once per second."""
+        second = int(ts)
+        if second != self._second:
+            self._second = second
+            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{self._second_text}.{int((ts - second) * 1000):03d}+00:00"
 
     def _identity_fields(self, ctx: RequestContext) -> dict[str, Any]:
         user = ctx.user

@@ -11,19 +11,20 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter_ns
 from typing import Any, Protocol
 
 from subwarden.clock import SYSTEM_CLOCK, Clock
 from subwarden.observe.record_shape import RecordShaper
-from subwarden.observe.sinks import Record, Sink
+from subwarden.observe.sinks import Record, RecordBatch, Sink
 from subwarden.pipeline.context import RequestContext
 
 log = logging.getLogger("subwarden.observe.records")
 
-_Item = tuple[RequestContext, float, int]
+#: A queued request and the perf_counter_ns() reading when it finished.
+_Item = tuple[RequestContext, int]
 
 
 class BatchObserver(Protocol):
@@ -43,6 +44,7 @@ class RecordWriter:
         flush_interval: float = 0.5,
         metrics: BatchObserver | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        perf_ns: Callable[[], int] = perf_counter_ns,
         drop_log_interval: float = 10.0,
     ) -> None:
         self.shaper = shaper
@@ -52,8 +54,8 @@ class RecordWriter:
         self._capacity = queue_size
         self._batch_size = batch_size
         self._interval = flush_interval
-        self._now = clock.now
         self._clock = clock
+        self._perf_ns = perf_ns
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -74,7 +76,8 @@ class RecordWriter:
         if len(queue) >= self._capacity:
             self._dropped += 1
             return
-        queue.append((ctx, self._now(), perf_counter_ns()))
+        # One clock read: the wall time is derived from it in the drain (time.time() costs ~100 ns here).
+        queue.append((ctx, self._perf_ns()))
         if len(queue) == self._batch_size:
             self._wake.set()
 
@@ -138,11 +141,12 @@ class RecordWriter:
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_size))]
             self._write_batch(batch)
 
-    def _write_batch(self, batch: list[_Item]) -> None:
-        records = self._shape_all(batch)
+    def _write_batch(self, items: list[_Item]) -> None:
+        records = self._shape_all(items)
+        batch = RecordBatch(records)
         for sink in self.sinks:
             try:
-                sink.write(records)
+                sink.write(batch)
             except Exception as exc:  # noqa: BLE001 - a failing sink must not stop the others
                 self._sink_errors += 1
                 log.error(
@@ -156,9 +160,10 @@ class RecordWriter:
     def _shape_all(self, batch: list[_Item]) -> list[Record]:
         records: list[Record] = []
         shape = self.shaper.shape
-        for ctx, ts, ended_ns in batch:
+        wall, perf = self._clock.now(), self._perf_ns()
+        for ctx, ended_ns in batch:
             try:
-                records.append(shape(ctx, ts, ended_ns))
+                records.append(shape(ctx, wall - (perf - ended_ns) / 1e9, ended_ns))
             except Exception as exc:  # noqa: BLE001 - one odd context must not lose the batch
                 self._shape_errors += 1
                 log.error("could not shape a record (request %s): %s", ctx.request_id, type(exc).__name__)

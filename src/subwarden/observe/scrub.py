@@ -40,6 +40,10 @@ _SECRET_KEYS = frozenset(
     }
 )
 _MAX_DEPTH = 8
+# Record text repeats (issuers, routes, kept claims): remember recent results.
+_MEMO_SIZE = 4096
+_MEMO_MAX_LEN = 256
+_memo: dict[str, str] = {}
 
 
 def _looks_like_jwt(run: str) -> bool:
@@ -55,10 +59,24 @@ def _jwt_sub(match: re.Match[str]) -> str:
 
 def scrub_text(text: str) -> str:
     """``text`` with JWT-shaped runs and ``Bearer …``-style credentials replaced."""
+    if len(text) > _MEMO_MAX_LEN:
+        return _scrub(text)
+    done = _memo.get(text)
+    if done is None:
+        if len(_memo) >= _MEMO_SIZE:
+            _memo.clear()
+        done = _memo[text] = _scrub(text)
+    return done
+
+
+def _scrub(text: str) -> str:
     if "." in text:
         text = _DOTTED.sub(_jwt_sub, text)
-    text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _KEYED_CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    # Both credential shapes need a separator; most record text (paths, ids) has none.
+    if " " in text or "=" in text or ":" in text or "\t" in text:
+        text = _SCHEME_CREDENTIAL.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        text = _KEYED_CREDENTIAL.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return text
 
 
 def scrub_value(value: Any, depth: int = 0) -> Any:

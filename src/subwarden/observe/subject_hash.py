@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -29,7 +28,7 @@ class SubjectHasher:
         if subject is None:
             return None
         text = subject if isinstance(subject, str) else repr(subject)
-        return hmac.new(self._key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
+        return hmac.digest(self._key, text.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
 
 
 def load_subject_hash_key(env_var: str, var_dir: Path, environ: Mapping[str, str] | None = None) -> bytes:
