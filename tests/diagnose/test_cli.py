@@ -48,8 +48,8 @@ def gw(tmp_path: Path) -> Path:
     return write_config(tmp_path / "gw.yaml", SqliteBackend(tmp_path).store())
 
 
-def invoke(*args: str, stdin: str | None = None) -> Any:
-    return CliRunner().invoke(cli(), list(args), input=stdin)
+def invoke(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Any:
+    return CliRunner(env=env).invoke(cli(), list(args), input=stdin)
 
 
 def test_exit_0_when_allowed_and_1_when_denied(gw: Path) -> None:
