@@ -27,6 +27,16 @@ class AdminClient:
 AppFactory = Callable[..., Awaitable[AdminClient]]
 
 
+class SwitchApp:
+    """An ASGI app forwarding to whichever admin app the current test built (one server per module)."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
 def _auth(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token is not None else {}
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from admin_support import ADMIN_TOKEN, TOKEN_ENV, AdminClient, AppFactory
+from admin_support import ADMIN_TOKEN, TOKEN_ENV, AdminClient, AppFactory, SwitchApp
 
 from subwarden.admin.app import build_admin_app
 from subwarden.admin.server import bound_port, run_admin, stop_admin
@@ -117,16 +117,6 @@ def writer(records_db: Path, clock: FrozenClock, metrics: GatewayMetrics) -> Rec
 async def echo_diagnose(body: dict[str, Any]) -> dict[str, Any]:
     """A trivial diagnose function: reports what it was given, never the token itself."""
     return {"code": "user_not_found", "route": body.get("route"), "token_chars": len(body.get("token", ""))}
-
-
-class SwitchApp:
-    """An ASGI app forwarding to whichever admin app the current test built."""
-
-    def __init__(self) -> None:
-        self.app: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from subwarden.clock import SYSTEM_CLOCK, Clock
 from subwarden.config.models import GatewayConfig
@@ -14,6 +14,7 @@ from subwarden.observe.record_shape import RecordShaper
 from subwarden.observe.records import RecordWriter
 from subwarden.observe.sinks import Sink, SqliteSink, StdoutSink
 from subwarden.observe.subject_hash import SubjectHasher, load_subject_hash_key
+from subwarden.pipeline.gateway import Gateway
 
 
 def build_record_writer(
@@ -53,3 +54,28 @@ def build_record_writer(
 def record_reader(config: GatewayConfig) -> RecordReader | None:
     """A reader over the SQLite sink, or None when that sink is off."""
     return RecordReader(config.records.sqlite) if config.records.sqlite else None
+
+
+class VerifiedCacheStats:
+    """Adapts the verified-token cache (hits, misses, len) to ``stats()``."""
+
+    def __init__(self, cache: Any) -> None:
+        self._cache = cache
+
+    def stats(self) -> dict[str, float]:
+        cache = self._cache
+        return {
+            "verified_token_cache_hits": getattr(cache, "hits", 0),
+            "verified_token_cache_misses": getattr(cache, "misses", 0),
+            "verified_token_cache_entries": len(cache),
+        }
+
+
+def register_gateway_stats(metrics: GatewayMetrics, gateway: Gateway) -> None:
+    """Expose the gateway runtimes' counters (user cache, breaker, revocations, verified tokens) at scrape time."""
+    identity_stats = getattr(gateway.identity, "stats", None)
+    if callable(identity_stats):
+        metrics.add_stats_source("", gateway.identity)  # its keys are namespaced: user_cache_*, store_breaker_*
+    token_cache = getattr(gateway.tokens, "cache", None)
+    if token_cache is not None and hasattr(token_cache, "__len__"):
+        metrics.add_stats_source("verified_token_cache", VerifiedCacheStats(token_cache))
