@@ -213,3 +213,8 @@ async def test_a_missing_search_base_is_misconfigured_and_fails_the_mapping_step
         await store.lookup("user_id", "alice")
     report = await store.self_test()
     assert report.failed_step is not None and report.failed_step.name == "mapping"
+
+
+def test_a_missing_ca_file_is_a_config_error_at_start_up(ldap: LdapHarness) -> None:
+    with pytest.raises(ConfigError, match="ca_file"):
+        ldap.store(url="ldaps://127.0.0.1:1", ldap={"ca_file": "/nonexistent/ca.pem"})

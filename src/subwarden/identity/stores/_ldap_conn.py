@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ldap3
-from ldap3.core.exceptions import LDAPOperationResult
+from ldap3.core.exceptions import LDAPOperationResult, LDAPSSLConfigurationError
 
+from subwarden.config.loader import ConfigError
 from subwarden.config.models import StoreConfig
 from subwarden.identity.stores._ldap_entry import Entry
 from subwarden.identity.stores._ldap_filter import LdapUrl
@@ -51,7 +52,10 @@ class LdapConnector:
     def __init__(self, config: StoreConfig, url: LdapUrl, password: str | None) -> None:
         self.tls = None
         if url.use_ssl or config.ldap.start_tls:
-            self.tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ldap.ca_file)
+            try:
+                self.tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ldap.ca_file)
+            except LDAPSSLConfigurationError as exc:
+                raise ConfigError(f"identity.store.ldap.ca_file: {exc}") from None
         self.url = url
         self.config = config
         self.password = password
