@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 
@@ -122,3 +123,14 @@ async def roundtrip(port: int, data: bytes, *, head_request: bool = False) -> Re
         return await client.read_response(head_request=head_request)
     finally:
         await client.close()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` until it holds (state that settles asynchronously, e.g. a closed connection)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True

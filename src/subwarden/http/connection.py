@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("subwarden.http")
 
 #: Client timer kinds (index into ``DataPlane.timeouts``).
-NO_TIMER, HEADER, BODY, IDLE = 0, 1, 2, 3
+NO_TIMER, HEADER, BODY, IDLE, LINGER = 0, 1, 2, 3, 4
 #: Reasons reading is paused.
 PAUSE_UPSTREAM, PAUSE_INPUT = 1, 2
 SLICE = 16_384
+BODY_SLICE = 65_536
 BUFFER_HIGH = 256 * 1024
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
@@ -45,12 +46,14 @@ def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "_buffered",
+        "_client_eof",
         "_draining",
         "_head_first",
         "_head_later",
         "_head_open",
         "_headers",
         "_keep_alive",
+        "_lingering",
         "_parsing",
         "_paused",
         "_slice_len",
@@ -88,6 +91,8 @@ class ClientConnection(asyncio.Protocol):
         self._stopped = False
         self._draining = False
         self._keep_alive = True
+        self._lingering = False
+        self._client_eof = False
         self._parsing: Exchange | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -125,6 +130,16 @@ class ClientConnection(asyncio.Protocol):
             self._stash.append(rest)
             self._pause(PAUSE_INPUT)
 
+    def eof_received(self) -> bool | None:
+        """The client half-closed: answer what is queued, then close; a half-sent body is refused."""
+        self._stopped = True
+        self._client_eof = True
+        if self._lingering or not self.queue:
+            return None
+        if self._parsing is not None:
+            self._fail_parsing(RequestInvalid("client closed the connection mid-body"))
+        return True
+
     def pause_writing(self) -> None:
         self.write_paused = True
         self.write_deadline = self.plane.loop.time() + self.limits.idle_timeout
@@ -143,12 +158,16 @@ class ClientConnection(asyncio.Protocol):
             self._feed_slice(data)
             return None
         view = memoryview(data)
-        for start in range(0, len(data), SLICE):
+        start = 0
+        while start < len(data):
             if self._stopped:
                 return None
             if start and self._input_blocked():
                 return data[start:]
-            self._feed_slice(view[start : start + SLICE])
+            # Small slices bound how many pipelined heads one slice can queue; bodies go faster.
+            end = start + (BODY_SLICE if self._parsing is not None else SLICE)
+            self._feed_slice(view[start:end])
+            start = end
         return None
 
     def _feed_slice(self, data: bytes | memoryview) -> None:
@@ -349,7 +368,7 @@ class ClientConnection(asyncio.Protocol):
         self.upstream_deadline = 0.0
         if self.closed:
             return
-        if exchange.close_after or (self._draining and not queue):
+        if exchange.close_after or (not queue and (self._draining or self._stopped)):
             self.close()
             return
         if queue:
@@ -361,9 +380,24 @@ class ClientConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:
+        """Lingering close: send FIN after the responses, discard input until the client closes too.
+
+        A plain close with unread client bytes makes the kernel send RST, which can destroy the
+        response (a 413 or 400) before the client reads it.
+        """
         self._stopped = True
-        if not self.closed and self.transport is not None:
-            self.transport.close()
+        transport = self.transport
+        if self.closed or self._lingering or transport is None:
+            return
+        if self._client_eof or not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        transport.write_eof()
+        if self._paused:
+            self._paused = 0
+            transport.resume_reading()
+        self._arm(LINGER)
 
     def abort(self) -> None:
         self._stopped = True
@@ -390,7 +424,9 @@ class ClientConnection(asyncio.Protocol):
     def _client_timed_out(self) -> None:
         kind = self._timer
         self._arm(NO_TIMER)
-        if kind == BODY and self._parsing is not None:
+        if kind == LINGER and self.transport is not None:
+            self.transport.close()
+        elif kind == BODY and self._parsing is not None:
             self._fail_parsing(RequestTimeout("request body stalled"))
         elif kind == HEADER and self._head_open:
             self._reject(RequestTimeout("request head not received in time"))

@@ -146,7 +146,6 @@ class Exchange:
     def _connect(self, pool: UpstreamPool, reuse: bool) -> None:
         self.state = CONNECTING
         self.conn.upstream_deadline = 0.0
-        self.ctx.upstream_target = pool.label
         if not self._t0:
             self._t0 = perf_counter()
         upstream = pool.acquire() if reuse else None
@@ -171,6 +170,7 @@ class Exchange:
                 if self._gone:
                     self._complete()
             elif err is not None:
+                self.ctx.upstream_target = pool.label
                 self.fail(err)
             else:
                 self._send(upstream)
@@ -181,6 +181,7 @@ class Exchange:
         assert self._plan is not None
         self.state = SENDING
         self.upstream = upstream
+        self.ctx.upstream_target = upstream.pool.label
         upstream.bind(self, expect_body=self.head.method != "HEAD")
         parts = [self._request_bytes]
         if self._buf:

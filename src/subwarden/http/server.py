@@ -23,6 +23,8 @@ from subwarden.pipeline.routing import Route
 log = logging.getLogger("subwarden.http")
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: How long a closing connection keeps discarding client input after its last response.
+LINGER_SECONDS = 2.0
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
@@ -47,7 +49,7 @@ class DataPlane:
         self.renderer = ProblemRenderer(gateway.config.errors)
         self.ids = IdSource()
         limits = listen.limits
-        self.timeouts = (0.0, limits.header_timeout, limits.body_timeout, limits.idle_timeout)
+        self.timeouts = (0.0, limits.header_timeout, limits.body_timeout, limits.idle_timeout, LINGER_SECONDS)
         self.draining = False
         self.loop: asyncio.AbstractEventLoop
         self._trusted: tuple[_Network, ...] = tuple(
@@ -66,7 +68,7 @@ class DataPlane:
         self._timer: asyncio.TimerHandle | None = None
         self._empty = asyncio.Event()
         read_timeouts = [r.read_timeout for r in gateway.routes.routes]
-        self._tick = min(1.0, max(0.02, min([*self.timeouts[1:], *read_timeouts]) / 4))
+        self._tick = min(1.0, max(0.02, min([*self.timeouts[1:4], *read_timeouts]) / 4))
 
     @property
     def connections(self) -> int:
