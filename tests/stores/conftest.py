@@ -72,3 +72,10 @@ def network_backend(request: pytest.FixtureRequest) -> Harness:
     """The backends reached over TCP (stop, proxy, credentials)."""
     harness: Harness = request.getfixturevalue(request.param)
     return harness
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb", "ldap"])
+def folding_backend(request: pytest.FixtureRequest) -> Harness:
+    """The backends that offer case-insensitive lookups (``normalization.casefold``)."""
+    harness: Harness = request.getfixturevalue(request.param)
+    return harness

@@ -149,6 +149,25 @@ async def test_self_test_fails_the_canary_step_when_the_canary_is_not_active(sto
     assert report.failed_step is not None and report.failed_step.name == "canary"
 
 
+# ---------------------------------------------------------------- opt-in case-insensitive lookups
+@pytest.mark.parametrize(("value", "expected"), [("ALICE", ["alice"]), ("alice", ["alice"]), ("ALICE ", []),
+                                                 ("*", []), (ZOE_NFC.upper(), [ZOE_NFC]), (ZOE_NFD, [])])
+async def test_casefold_lookups_fold_case_and_nothing_else(
+    folding_backend: Harness, value: str, expected: list[str]
+) -> None:
+    store = folding_backend.store()
+    try:
+        assert store.supports_casefold
+        query = store.build_casefold_query("user_id", value.casefold())
+        assert [u.user_id for u in await store.fetch(query)] == expected
+    finally:
+        await store.close()
+
+
+async def test_the_http_store_does_not_claim_casefold_lookups(http: Harness) -> None:
+    assert not http.store().supports_casefold
+
+
 # ---------------------------------------------------------------- network failures
 async def test_a_stopped_store_is_unavailable_not_missing(network_backend: Harness) -> None:
     overrides = await network_backend.stop()

@@ -60,9 +60,13 @@ def requested_attributes(config: StoreConfig, field: str, ppolicy: bool) -> list
     return list(dict.fromkeys(n for n in names if n and n.lower() != "dn"))
 
 
-def exact_value(entry: Entry, field: str, value: str) -> str | None:
-    """The stored value of ``field`` equal to ``value`` (LDAP matching rules ignore case)."""
-    return value if value in entry.values(field) else None
+def exact_value(entry: Entry, field: str, value: str, casefold: bool = False) -> str | None:
+    """The stored value of ``field`` equal to ``value`` (LDAP matching rules ignore case), or
+    equal after Unicode case folding with ``casefold``."""
+    if not casefold:
+        return value if value in entry.values(field) else None
+    folded = value.casefold()
+    return next((v for v in entry.values(field) if v.casefold() == folded), None)
 
 
 def _int(text: str | None) -> int:

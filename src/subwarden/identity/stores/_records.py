@@ -73,10 +73,13 @@ def record_from_row(
     )
 
 
-def is_exact(row: Mapping[str, Any], searched: str | None, value: str) -> bool:
-    """True unless the searched field holds text that differs from ``value`` (loose collation)."""
+def is_exact(row: Mapping[str, Any], searched: str | None, value: str, casefold: bool = False) -> bool:
+    """True unless the searched field holds text that differs from ``value`` (loose collation);
+    with ``casefold``, differs even after Unicode case folding."""
     stored = row.get(searched) if searched else None
-    return not isinstance(stored, str) or stored == value
+    if not isinstance(stored, str):
+        return True
+    return stored.casefold() == value.casefold() if casefold else stored == value
 
 
 def near_miss_kind(stored: str, value: str) -> str | None:

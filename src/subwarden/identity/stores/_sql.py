@@ -29,6 +29,7 @@ class SqlDialect:
     #: Placeholder style: "dollar" ($1, $2) or "pyformat" (%(value)s).
     params: str
     loose: str = "LOWER(TRIM({col})) = LOWER(TRIM({v}))"
+    folded: str = "LOWER({col}) = LOWER({v})"
 
     def ident(self, name: str) -> str:
         q = self.quote_char
@@ -89,15 +90,21 @@ def _select(config: StoreConfig, dialect: SqlDialect, field: str, where: str, li
     return f"SELECT {cols} FROM {dialect.table(config.table)} WHERE {where} LIMIT {limit}"
 
 
-def lookup_query(config: StoreConfig, dialect: SqlDialect, attribute: str, field: str, value: str) -> StoreQuery:
-    """The exact lookup; ``params[0]`` is always the searched value."""
+def lookup_query(
+    config: StoreConfig, dialect: SqlDialect, attribute: str, field: str, value: str, casefold: bool = False
+) -> StoreQuery:
+    """The lookup (exact, or case-insensitive with ``casefold``); ``params[0]`` is always the value.
+
+    A custom query is run as written either way; the rows are post-filtered by the fetch.
+    """
     if config.query is not None:
         params: tuple[str, ...] = (value, attribute) if uses_attribute(config.query) else (value,)
         text = custom_query_text(config.query, dialect)
     else:
-        where = dialect.exact.format(col=dialect.ident(field), v=dialect.param("value"))
+        compare = dialect.folded if casefold else dialect.exact
+        where = compare.format(col=dialect.ident(field), v=dialect.param("value"))
         params, text = (value,), _select(config, dialect, field, where, MAX_MATCHES)
-    return StoreQuery(backend=dialect.backend, attribute=attribute, field=field, text=text, params=params)
+    return StoreQuery(dialect.backend, attribute, field, text, params, casefold=casefold)
 
 
 def loose_query(config: StoreConfig, dialect: SqlDialect, attribute: str, field: str, value: str) -> StoreQuery:

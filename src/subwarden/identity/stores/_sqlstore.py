@@ -42,7 +42,7 @@ class SqlStore(UserStore):
         if config.query is not None and not _sql.has_value_param(config.query):
             raise ConfigError("identity.store.query: the query must bind the subject as :value")
         self._env = env
-        self._queries: dict[str, StoreQuery] = {}
+        self._queries: dict[tuple[str, bool], StoreQuery] = {}
 
     @property
     def identity(self) -> str:
@@ -52,17 +52,28 @@ class SqlStore(UserStore):
     async def _execute(self, text: str, params: Sequence[Any]) -> list[Row]:
         """Run ``text`` with ``params`` (value, then attribute) on a pooled connection."""
 
+    supports_casefold = True
+
     def build_query(self, attribute: str, value: str) -> StoreQuery:
+        return self._query(attribute, value, False)
+
+    def build_casefold_query(self, attribute: str, value: str) -> StoreQuery:
+        """``LOWER(col) = LOWER(value)``, post-filtered by Unicode casefold (index ``lower(col)``)."""
+        return self._query(attribute, value, True)
+
+    def _query(self, attribute: str, value: str, casefold: bool) -> StoreQuery:
         # Only the bound value changes between lookups: the SQL text is built once per attribute.
-        template = self._queries.get(attribute)
+        template = self._queries.get((attribute, casefold))
         if template is None:
             field = searched_field(self.config, attribute, self.dialect.backend)
-            template = self._queries[attribute] = _sql.lookup_query(self.config, self.dialect, attribute, field, "")
+            template = _sql.lookup_query(self.config, self.dialect, attribute, field, "", casefold)
+            self._queries[(attribute, casefold)] = template
         return dataclasses.replace(template, params=(value, *template.params[1:]))
 
     async def fetch(self, query: StoreQuery) -> list[UserRecord]:
-        value = str(query.params[0])
-        return [self._record(row, query.field) for row in await self._rows(query) if is_exact(row, query.field, value)]
+        value, folded = str(query.params[0]), query.casefold
+        rows = await self._rows(query)
+        return [self._record(row, query.field) for row in rows if is_exact(row, query.field, value, folded)]
 
     def _record(self, row: Row, field: str) -> UserRecord:
         return record_from_row(row, self.config, field, self.dialect.backend)

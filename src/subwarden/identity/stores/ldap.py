@@ -9,6 +9,7 @@ Referrals are ignored unless ``ldap.follow_referrals`` (then followed one hop).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import socket
 import ssl
@@ -67,6 +68,8 @@ FAILURES = FailureTable(
 
 class LdapStore(UserStore):
     schemes = ("ldap", "ldaps")
+    #: Directory matching is already case-insensitive; the post-filter then compares casefolded.
+    supports_casefold = True
 
     def __init__(self, config: StoreConfig, *, env: Mapping[str, str] | None = None) -> None:
         super().__init__(config)
@@ -103,10 +106,16 @@ class LdapStore(UserStore):
         text = lf.lookup_filter(self.config.ldap.object_filter, field, value)
         return StoreQuery(backend="ldap", attribute=attribute, field=field, text=text, params=(value,))
 
+    def build_casefold_query(self, attribute: str, value: str) -> StoreQuery:
+        return dataclasses.replace(self.build_query(attribute, value), casefold=True)
+
     async def fetch(self, query: StoreQuery) -> list[UserRecord]:
         entries = await self._blocking(lambda: self._search_users(query, exact=True))
         value = str(query.params[0])
-        return [record_from_entry(e, self.config, value) for e in entries]
+        return [
+            record_from_entry(e, self.config, exact_value(e, query.field, value, query.casefold) or value)
+            for e in entries
+        ]
 
     async def _blocking(self, work: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -138,7 +147,8 @@ class LdapStore(UserStore):
         for base in self.config.ldap.base_dns:
             found = self._directory.search(conn, base, query.text, attributes)
             entries = self._follow(found, query.text, attributes)
-            matches = [e for e in entries if exact_value(e, query.field, value) is not None] if exact else entries
+            fold = query.casefold
+            matches = [e for e in entries if not exact or exact_value(e, query.field, value, fold) is not None]
             if exact and found.truncated and len(matches) < 2:
                 raise StoreMisconfigured(
                     f"ldap: more than ldap.size_limit={self.config.ldap.size_limit} entries loosely match under "
