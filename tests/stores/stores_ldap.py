@@ -10,6 +10,7 @@ from typing import Any
 from stores_harness import Harness
 from stores_proxy import free_port
 from stores_slapd import Slapd
+from stores_tls import TlsFiles
 from stores_users import USERS
 
 PERSON = ["top", "person", "organizationalPerson", "inetOrgPerson", "subwardenTestAccount"]
@@ -18,8 +19,9 @@ PERSON = ["top", "person", "organizationalPerson", "inetOrgPerson", "subwardenTe
 class LdapHarness(Harness):
     name = "ldap"
 
-    def __init__(self, workdir: Path) -> None:
-        self.slapd = Slapd(workdir)
+    def __init__(self, workdir: Path, tls: TlsFiles | None = None) -> None:
+        self.slapd = Slapd(workdir, tls)
+        self.ca = str(tls.ca) if tls else ""
         s = self.slapd.suffix
         self.suffix = s
         self.people = f"ou=people,{s}"

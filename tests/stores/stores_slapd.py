@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import ldap3
+from stores_tls import TlsFiles
 
 SCHEMA_DIR = Path("/etc/ldap/schema")
 AD_SCHEMA = Path(__file__).parent / "ldap" / "adtest.schema"
@@ -26,7 +27,7 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
 pidfile {dir}/slapd.pid
-sizelimit 500
+{tls}sizelimit 500
 database mdb
 suffix "{suffix}"
 rootdn "{rootdn}"
@@ -43,8 +44,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TLS_CONF = """\
+TLSCACertificateFile {ca}
+TLSCertificateFile {cert}
+TLSCertificateKeyFile {key}
+"""
+
+
 class Slapd:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, tls: TlsFiles | None = None) -> None:
         if not Path(SLAPD).exists():
             raise RuntimeError("slapd is not installed: run scripts/ensure-services.sh")
         self.dir = workdir
@@ -52,11 +60,13 @@ class Slapd:
         self.rootdn = f"cn=admin,{self.suffix}"
         self.rootpw = secrets.token_urlsafe(12)
         self.port = _free_port()
+        self.tls_port = _free_port() if tls else None
         self.process: subprocess.Popen[bytes] | None = None
         (workdir / "data").mkdir(parents=True, exist_ok=True)
         (workdir / "slapd.conf").write_text(
             CONF.format(schema=SCHEMA_DIR, ad_schema=AD_SCHEMA, dir=workdir, suffix=self.suffix,
-                        rootdn=self.rootdn, rootpw=self.rootpw)
+                        rootdn=self.rootdn, rootpw=self.rootpw,
+                        tls=TLS_CONF.format(ca=tls.ca, cert=tls.cert, key=tls.key) if tls else "")
         )
 
     @property
@@ -64,8 +74,9 @@ class Slapd:
         return f"ldap://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        listen = f"{self.url}/" + (f" ldaps://127.0.0.1:{self.tls_port}/" if self.tls_port else "")
         self.process = subprocess.Popen(
-            [SLAPD, "-h", f"{self.url}/", "-f", str(self.dir / "slapd.conf"), "-d", "0"],
+            [SLAPD, "-h", listen, "-f", str(self.dir / "slapd.conf"), "-d", "0"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 10

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ldap3
-from ldap3.core.exceptions import LDAPOperationResult, LDAPSSLConfigurationError
+from ldap3.core.exceptions import LDAPOperationResult, LDAPSSLConfigurationError, LDAPStartTLSError
 
 from subwarden.config.loader import ConfigError
 from subwarden.config.models import StoreConfig
@@ -61,6 +61,7 @@ class LdapConnector:
         self.password = password
         self._idle: list[ldap3.Connection] = []
         self._lock = threading.Lock()
+        self._closed = False
         self.schema: frozenset[str] | None = None
 
     def server(self, url: LdapUrl | None = None) -> ldap3.Server:
@@ -83,8 +84,9 @@ class LdapConnector:
         )
         try:
             conn.open(read_server_info=False)
-            if options.start_tls and not server.ssl:
-                conn.start_tls(read_server_info=False)
+            if options.start_tls and not server.ssl and not conn.start_tls(read_server_info=False):
+                # Never fall back to binding in clear text.
+                raise LDAPStartTLSError(f"StartTLS refused: {conn.result}")
             if not conn.bind(read_server_info=False):
                 raise fail(conn.result)
         except BaseException:
@@ -104,7 +106,7 @@ class LdapConnector:
 
     def release(self, conn: ldap3.Connection) -> None:
         with self._lock:
-            if not conn.closed and len(self._idle) < self.config.pool_size:
+            if not self._closed and not conn.closed and len(self._idle) < self.config.pool_size:
                 self._idle.append(conn)
                 return
         self.discard(conn)
@@ -116,6 +118,7 @@ class LdapConnector:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for conn in idle:
             self.discard(conn)

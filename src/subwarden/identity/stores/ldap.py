@@ -85,7 +85,7 @@ class LdapStore(UserStore):
         except ValueError as exc:
             raise ConfigError(f"identity.store.url: {exc}") from None
         password = options.bind_password.get_secret_value() if options.bind_password else None
-        password = secret(env, options.bind_password_env) or password
+        password = secret(env, options.bind_password_env) or secret(env, config.password_env) or password
         self._directory = LdapConnector(config, self.url, password)
         self._threads = ThreadPoolExecutor(max_workers=config.pool_size, thread_name_prefix="sw-ldap")
 

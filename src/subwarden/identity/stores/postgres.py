@@ -98,4 +98,7 @@ class PostgresStore(SqlStore):
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), self.config.timeout)
+            except TimeoutError:  # a connection still busy cancelling an abandoned query
+                pool.terminate()
