@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from diagnose_backends import SqliteBackend
 from diagnose_kit import KEYS, NOW, config, mint, run
 
+from subwarden.diagnose.assemble import redact_report
 from subwarden.diagnose.render import render_text
+from subwarden.diagnose.report import Report
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -26,16 +32,43 @@ CASES = {
 }
 
 
-def masked(text: str, tmp_path: Path) -> str:
-    text = text.replace(str(tmp_path), "<tmp>").replace(str(KEYS), "<keys>")
-    text = re.sub(r"fingerprint [0-9a-f]{16}", "fingerprint <fingerprint>", text)  # covers the temp store path
-    return re.sub(r"users-[0-9a-f]{6}\.db", "users.db", text)
+class Mask:
+    """Replaces machine-specific paths in the report before rendering, so wrapping never depends on them."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = str(tmp_path)
+
+    def text(self, value: str) -> str:
+        value = value.replace(self.tmp_path, "<tmp>").replace(str(KEYS), "<keys>")
+        return re.sub(r"users-[0-9a-f]{6}\.db", "users.db", value)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        return self.text(value) if isinstance(value, str) else value
+
+
+def masked(report: Report, tmp_path: Path) -> str:
+    report = redact_report(report, Mask(tmp_path))  # type: ignore[arg-type]
+    report.config["fingerprint"] = "<fingerprint>"  # it covers the temp store path
+    return render_text(report, show_timings=False)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temp dir whose path always has the same length, so line wrapping is stable once masked."""
+    path = Path(tempfile.mkdtemp(prefix="swsnap-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-async def test_human_report_matches_its_snapshot(name: str, tmp_path: Path) -> None:
+async def test_human_report_matches_its_snapshot(name: str, short_tmp: Path) -> None:
+    tmp_path = short_tmp
     report = await run(config(SqliteBackend(tmp_path).store()), mint(**CASES[name]))
-    text = masked(render_text(report, show_timings=False), tmp_path)
+    text = masked(report, tmp_path)
     path = SNAPSHOTS / f"{name}.txt"
     if os.environ.get("SW_UPDATE_SNAPSHOTS") == "1":
         path.parent.mkdir(exist_ok=True)

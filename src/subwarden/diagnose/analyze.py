@@ -52,6 +52,9 @@ ANALYSES: dict[str, Analysis] = {
     "internal_error": store.internal_error,
 }
 
+#: Findings that only say "not found here"; an environment finding supersedes them.
+_GENERIC = frozenset({"user_absent", "issuer_unknown"})
+
 #: Findings that hold whatever the outcome (warnings about drift and clocks).
 WARNINGS: tuple[Analysis, ...] = (ident.mapping_fallback, time.skew_warning)
 
@@ -63,6 +66,8 @@ def analyze(ev: Evidence) -> list[Finding]:
         findings += store.allowed(ev)
     else:
         own = ANALYSES.get(ev.code, store.unexplained)(ev) or store.unexplained(ev)
+        if findings:  # the environment explains it: drop the generic "not here" findings
+            own = [f for f in own if f.id not in _GENERIC]
         findings += [f for f in own if f.id not in {x.id for x in findings}]
     for warning in WARNINGS:
         findings += warning(ev)

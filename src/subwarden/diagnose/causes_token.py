@@ -207,11 +207,13 @@ def _remote_url(ev: Evidence) -> str | None:
 def signature_invalid(ev: Evidence) -> list[Finding]:
     kid = (ev.header or {}).get("kid")
     source = pick(ev, "key_source") or ", ".join(_key_sources(ev))
+    named = f"The token names kid {q(kid)} and the gateway has a key for it" if kid else (
+        "The token names no kid and the gateway tried the issuer's key(s)")
     return [Finding(
         "signature_invalid", "The signature does not verify with the issuer's key",
-        f"The token names kid {q(kid)} and the gateway has a key for it ({source}), but the signature does not "
-        "match: it was signed by a different key under the same kid — typically another environment's IdP with the "
-        "same issuer URL, a regenerated realm key behind stale key files — or the token was altered.",
+        f"{named} ({source}), but the signature does not match: it was signed by a different key — typically "
+        "another environment's IdP with the same issuer URL, a regenerated realm key behind stale key files — or "
+        "the token was altered.",
         ["Check the key source is the IdP instance that minted this token (compare the JWKS of both environments).",
          "If keys come from files, refresh them from the IdP's current JWKS.",
          "Run diagnose with --compare-config OTHER.yaml to test the other environment's keys."],
