@@ -16,6 +16,7 @@ from typing import Any
 
 from stores_harness import Harness
 from stores_proxy import free_port
+from stores_tls import TlsFiles
 from stores_users import USERS
 
 SERVICE = Path(__file__).parent / "stores_user_service.py"
@@ -37,8 +38,10 @@ RESPONSES = {
 class HttpHarness(Harness):
     name = "http"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, tls: TlsFiles | None = None) -> None:
         self.dir = workdir
+        self.tls = tls
+        self.scheme = "https" if tls else "http"
         self.token = secrets.token_urlsafe(16)
         self.env = {"SW_TEST_HTTP_TOKEN": self.token, "SW_TEST_HTTP_WRONG": "not-" + self.token}
         self.renamed_lookup = {"lookup": {"user_id": "user_ident", "email": "email"}}
@@ -49,7 +52,7 @@ class HttpHarness(Harness):
 
     def base(self) -> dict[str, Any]:
         return {
-            "url": f"http://127.0.0.1:{self._port}",
+            "url": f"{self.scheme}://127.0.0.1:{self._port}",
             "id_field": "user_id",
             "status_field": "status",
             "status_since_field": None,
@@ -66,7 +69,7 @@ class HttpHarness(Harness):
         }
 
     def url_at(self, port: int) -> str:
-        return f"http://127.0.0.1:{port}"
+        return f"{self.scheme}://127.0.0.1:{port}"
 
     @property
     def port(self) -> int:
@@ -91,6 +94,8 @@ class HttpHarness(Harness):
 
     def _start(self) -> None:
         env = {**os.environ, "USER_SERVICE_TOKEN": self.token}
+        if self.tls:
+            env.update(USER_SERVICE_CERT=str(self.tls.cert), USER_SERVICE_KEY=str(self.tls.key))
         self.process = subprocess.Popen(
             [sys.executable, str(SERVICE), str(self._port), str(self.dir / "users.json")],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -1,6 +1,7 @@
 """A small real HTTP user service for the store tests, serving users from a JSON file.
 
-    python stores_user_service.py PORT USERS.json      (bearer token, if any, from $USER_SERVICE_TOKEN)
+    python stores_user_service.py PORT USERS.json      (bearer token, if any, from $USER_SERVICE_TOKEN;
+                                                        HTTPS if $USER_SERVICE_CERT/$USER_SERVICE_KEY name PEM files)
 
 GET /users/<id>                  → the user object, or 404
 GET /lookup/<attribute>/<value>  → {"users": [...]} of users whose <attribute> equals <value> exactly
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,6 +65,10 @@ def main() -> None:
     Handler.token = os.environ.get("USER_SERVICE_TOKEN")
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
+    if os.environ.get("USER_SERVICE_CERT"):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.environ["USER_SERVICE_CERT"], os.environ["USER_SERVICE_KEY"])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print("ready", flush=True)
     server.serve_forever()
 

@@ -3,12 +3,14 @@ status codes and malformed answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from stores_http import HttpHarness
+from stores_tls import make_tls_files
 
 from subwarden.config.loader import ConfigError
 from subwarden.errors import GatewayError, StoreAuthFailed, StoreMisconfigured, StoreUnavailable
@@ -111,3 +113,38 @@ def test_a_template_without_a_usable_value_placeholder_is_a_config_error(http: H
 def test_the_identity_names_the_token_variable_not_the_token(http: HttpHarness) -> None:
     identity = http.store().identity
     assert "SW_TEST_HTTP_TOKEN" in identity and http.token not in identity
+
+
+@pytest.fixture(scope="module")
+def https(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpHarness]:
+    # Certificates are checked against the real time by the TLS stack, so they are minted now.
+    files = make_tls_files(tmp_path_factory.mktemp("tls"), dt.datetime.now(dt.UTC))
+    harness = HttpHarness(tmp_path_factory.mktemp("user-service-tls"), tls=files)
+    try:
+        harness.setup()
+        yield harness
+    finally:
+        harness.teardown()
+
+
+async def test_https_with_the_ca_finds_the_user(https: HttpHarness) -> None:
+    assert https.tls is not None
+    store = https.store(http={"ca_file": str(https.tls.ca)})
+    try:
+        assert [u.user_id for u in await store.lookup("user_id", "alice")] == ["alice"]
+    finally:
+        await store.close()
+
+
+async def test_an_untrusted_https_certificate_is_store_unavailable(https: HttpHarness) -> None:
+    store = https.store()
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.lookup("user_id", "alice")
+    finally:
+        await store.close()
+
+
+async def test_https_to_a_plain_http_port_is_store_unavailable(http: HttpHarness, make: Make) -> None:
+    with pytest.raises(StoreUnavailable):
+        await make(url=f"https://127.0.0.1:{http.port}").lookup("user_id", "alice")
