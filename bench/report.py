@@ -135,8 +135,13 @@ def _extras(result: dict[str, Any]) -> list[str]:
         lines += [f"Memory per cached user: {_fmt(rss.get('bytes_per_user'), 0)} B RSS growth with "
                   f"{rss.get('users', 0):,} users; {_fmt(traced.get('bytes_per_user'), 0)} B traced by tracemalloc "
                   f"with {traced.get('users', 0):,}.", ""]
-    if result.get("cold_path"):
-        lines += ["Cold user path (bench/stores): `" + json.dumps(result["cold_path"])[:500] + "`", ""]
+    cold = result.get("cold_path")
+    if cold and "ratio" in cold:
+        lines += [f"Cold user path on PostgreSQL (bench/stores/{cold['script']}, every lookup a distinct user): "
+                  f"PostgresStore.lookup {_fmt(cold['store_rps'], 0)}/s vs asyncpg raw fetchrow "
+                  f"{_fmt(cold['raw_rps'], 0)}/s = {_fmt(cold['ratio'], 3)}.", ""]
+    elif cold:
+        lines += [f"Cold user path: bench/stores/{cold['script']} failed: {cold.get('error')}", ""]
     profile = result.get("profile")
     if profile and profile.get("self"):
         lines += [f"py-spy ({profile['samples']} samples, pinned, cached tokens) — top self time:", ""]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import re
 import subprocess
 import sys
 import time
@@ -100,23 +100,24 @@ def profile_hook(group: ProcessGroup, work: Path, sink: dict[str, Any]) -> Any:
     return hook
 
 
+_COLD_LINES = {
+    "raw_rps": re.compile(r"^asyncpg fetchrow\s*:\s*([\d.]+) lookups/s", re.M),
+    "store_rps": re.compile(r"^PostgresStore.lookup\s*:\s*([\d.]+) lookups/s", re.M),
+}
+
+
 def cold_path() -> dict[str, Any] | None:
-    """Run the stores helper's PostgreSQL cold-path benchmark if present; its last JSON line is the result."""
-    script = HERE / "stores" / "run.py"
+    """Run the stores helper's PostgreSQL cold-path benchmark (bench/stores/pg_cold.py) if present."""
+    script = HERE / "stores" / "pg_cold.py"
     if not script.exists():
-        candidates = sorted(p for p in (HERE / "stores").glob("*.py") if not p.name.startswith("_"))
-        if not candidates:
-            return None
-        script = candidates[0]
+        return None
+    print("cold user path: bench/stores/pg_cold.py", flush=True)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900)
-    for line in reversed(out.stdout.splitlines()):
-        try:
-            parsed = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(parsed, dict):
-            return {"script": script.name, **parsed}
-    return {"script": script.name, "error": (out.stderr or out.stdout).strip().splitlines()[-3:]}
+    found = {k: float(m.group(1)) for k, rx in _COLD_LINES.items() if (m := rx.search(out.stdout))}
+    if len(found) != len(_COLD_LINES):
+        return {"script": script.name, "error": (out.stderr or out.stdout).strip().splitlines()[-3:]}
+    return {"script": script.name, **found, "ratio": round(found["store_rps"] / found["raw_rps"], 3),
+            "output": out.stdout.strip().splitlines()}
 
 
 def execute(args: argparse.Namespace) -> dict[str, Any]:
