@@ -4,8 +4,10 @@ so a stale negative cache entry is visible — also through `subwarden diagnose 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from test_cli import invoke
 
 from subwarden.admin.app import build_admin_app
 from subwarden.admin.server import run_admin, stop_admin
-from subwarden.clock import FrozenClock
+from subwarden.clock import SYSTEM_CLOCK, Clock, FrozenClock
 from subwarden.config import load_config
 from subwarden.diagnose.api import admin_diagnose
 from subwarden.diagnose.run import DiagnoseRequest, request_context
@@ -45,6 +47,24 @@ def free_port() -> int:
 
 @pytest.fixture
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    async with started(tmp_path, FrozenClock(NOW)) as running:
+        yield running
+
+
+@pytest.fixture
+async def live_now(tmp_path: Path) -> AsyncIterator[Live]:
+    """A running gateway on the system clock, for CLI runs (which use the system clock too)."""
+    async with started(tmp_path, SYSTEM_CLOCK) as running:
+        yield running
+
+
+def mint_now(**claims: object) -> str:
+    now = int(time.time())
+    return mint(iat=now - 60, nbf=now - 60, exp=now + 600, **claims)
+
+
+@contextlib.asynccontextmanager
+async def started(tmp_path: Path, clock: Clock) -> AsyncIterator[Live]:
     backend = SqliteBackend(tmp_path)
     port = free_port()
     path = tmp_path / "gw.yaml"
@@ -54,7 +74,6 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
         "records": {"sqlite": None}, "admin": {"port": port},
     }))
     cfg = load_config(path, env={})
-    clock = FrozenClock(NOW)
     gateway = build_gateway(cfg, clock=clock)
     app = build_admin_app(cfg, gateway.fingerprint, diagnose=admin_diagnose(gateway, clock=clock),
                           environ={"SUBWARDEN_ADMIN_TOKEN": ADMIN_TOKEN})
@@ -118,3 +137,28 @@ async def test_cli_live_asks_the_running_gateway(live: Live) -> None:
     data = json.loads((await asyncio.to_thread(invoke, "diagnose", "-c", str(live.config_path), "--token", token,
                                                "--live", "--json", env=env)).output)
     assert data["cause"]["id"] == "stale_negative_cache"
+
+
+async def test_cli_asks_the_running_gateway_by_itself_when_the_admin_token_is_set(live_now: Live) -> None:
+    token = mint_now(sub="grace")
+    assert await serve_once(live_now.gateway, token) == "user_not_found"
+    await live_now.backend.add("grace", "grace@example.com")
+    env = {"SUBWARDEN_ADMIN_TOKEN": ADMIN_TOKEN}
+    args = ("diagnose", "-c", str(live_now.config_path), "--token", token, "--json")
+    data = json.loads((await asyncio.to_thread(invoke, *args, env=env)).output)
+    assert data["code"] == "user_not_found" and data["cause"]["id"] == "stale_negative_cache"
+    differs = next(f for f in data["findings"] if f["id"] == "live_gateway_differs")
+    assert differs["evidence"] == {"fresh": "allowed", "running": "user_not_found"}
+    offline = json.loads((await asyncio.to_thread(invoke, *args, "--offline", env=env)).output)
+    assert offline["verdict"] == "allowed"
+
+
+async def test_cli_names_a_running_config_that_differs_from_the_file(live_now: Live) -> None:
+    data = yaml.safe_load(live_now.config_path.read_text())
+    data["identity"]["cache"]["negative_ttl"] = 5
+    live_now.config_path.write_text(yaml.safe_dump(data))
+    env = {"SUBWARDEN_ADMIN_TOKEN": ADMIN_TOKEN}
+    args = ("diagnose", "-c", str(live_now.config_path), "--token", mint_now(sub="alice"), "--json")
+    report = json.loads((await asyncio.to_thread(invoke, *args, env=env)).output)
+    assert report["verdict"] == "allowed"
+    assert [f["id"] for f in report["findings"] if f["severity"] == "warning"] == ["running_config_differs"]

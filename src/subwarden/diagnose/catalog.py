@@ -23,11 +23,13 @@ _PAGES: dict[str, tuple[int | None, tuple[str, ...]]] = {
     )),
     "store-misconfiguration": (2, (
         "store_unreachable", "store_auth_failed", "store_misconfigured", "stale_negative_cache",
-        "user_excluded_by_store_filter", "mapping_fallback",
+        "user_excluded_by_store_filter", "mapping_fallback", "live_gateway_differs",
     )),
     "missing-subject": (3, ("subject_missing",)),
     "inactive-user": (4, ("user_disabled", "user_locked", "user_deleted", "token_revoked")),
-    "environment-drift": (5, ("issuer_other_environment", "user_other_environment", "token_other_environment")),
+    "environment-drift": (5, (
+        "issuer_other_environment", "user_other_environment", "token_other_environment", "running_config_differs",
+    )),
     "store-latency": (6, ("store_timeout", "store_circuit_open")),
     "idp-scopes": (7, ("claim_missing",)),
     "token-keys": (None, ("key_unknown_kid", "jwks_unavailable", "algorithm_not_allowed", "signature_invalid")),

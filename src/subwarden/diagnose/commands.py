@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,7 +16,7 @@ import typer
 
 from subwarden.config.loader import ConfigError, load_config
 from subwarden.config.models import GatewayConfig
-from subwarden.diagnose.report import EXIT_ERROR, Report, error_report, report_from_json
+from subwarden.diagnose.report import EXIT_ERROR, Report, error_report
 from subwarden.diagnose.timeparse import parse_moment, parse_since
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Gateway config file (YAML).")]
@@ -73,8 +72,10 @@ def diagnose_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the documented JSON structure.")] = False,
     live: Annotated[
-        bool, typer.Option("--live", help="Ask the running gateway (POST /admin/diagnose): its caches are used.")
-    ] = False,
+        bool | None,
+        typer.Option("--live/--offline", help="Ask the running gateway (POST /admin/diagnose), so its caches and "
+                     "loaded config count; default: ask it when the admin token is set and it answers."),
+    ] = None,
     timings: Annotated[bool, typer.Option("--timings/--no-timings", help="Show per-stage timings.")] = True,
 ) -> None:
     """Explain what the gateway does with TOKEN: each stage, then the code, the cause and the fix."""
@@ -87,7 +88,7 @@ def diagnose_command(
 
 
 def _diagnose(config: Path, token: str, route: str, host: str, method: str, at: str | None, no_cache: bool,
-              compare_config: Path | None, live: bool) -> Report:
+              compare_config: Path | None, live: bool | None) -> Report:
     from subwarden.diagnose.run import DiagnoseRequest, diagnose
 
     try:
@@ -102,31 +103,34 @@ def _diagnose(config: Path, token: str, route: str, host: str, method: str, at: 
     if live:
         return _ask_live(cfg, request)
     try:
-        return asyncio.run(diagnose(cfg, request))
+        local = asyncio.run(diagnose(cfg, request))
     except ConfigError as exc:
         raise UsageError(f"{config}: {exc}") from None
+    return _auto_live(cfg, request, local) if live is None else local
 
 
 def _ask_live(cfg: GatewayConfig, request: Any) -> Report:
-    """POST the request to the running gateway's admin API and rebuild its report."""
-    import httpx
+    from subwarden.diagnose.live import LiveUnavailable, ask
 
-    secret = os.environ.get(cfg.admin.token_env)
-    if not secret:
-        raise UsageError(f"--live needs the admin token in ${cfg.admin.token_env}")
     if request.compare is not None:
         raise UsageError("--live cannot be combined with --compare-config")
-    host = "127.0.0.1" if cfg.admin.host in {"0.0.0.0", "::", ""} else cfg.admin.host
-    url = f"http://{host}:{cfg.admin.port}/admin/diagnose"
-    body = {"token": request.token, "route": request.path, "host": request.host, "method": request.method,
-            "at": request.at, "no_cache": request.no_cache}
     try:
-        response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {secret}"}, timeout=30.0)
-    except httpx.HTTPError as exc:
-        raise UsageError(f"--live: cannot reach {url}: {type(exc).__name__}") from None
-    if response.status_code != 200:
-        raise UsageError(f"--live: {url} answered {response.status_code}")
-    return report_from_json(response.json())
+        return ask(cfg, request)
+    except LiveUnavailable as exc:
+        raise UsageError(f"--live: {exc}") from None
+
+
+def _auto_live(cfg: GatewayConfig, request: Any, local: Report) -> Report:
+    """Without --live/--offline: also ask the running gateway when that is possible and meaningful."""
+    from subwarden.diagnose.live import LiveUnavailable, ask, can_ask, reconcile
+
+    if not can_ask(cfg) or request.at is not None or request.no_cache or request.compare is not None:
+        return local
+    try:
+        live = ask(cfg, request, timeout=10.0)
+    except LiveUnavailable:
+        return local
+    return reconcile(local, live, request.config_source)
 
 
 def _print(report: Report, as_json: bool, timings: bool) -> None:
