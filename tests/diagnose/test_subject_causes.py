@@ -4,8 +4,10 @@ provider prefix, other attribute, other claim) or the missing subject, and the f
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
-from diagnose_backends import Backend
+import pytest
+from diagnose_backends import Backend, SqliteBackend
 from diagnose_kit import cause_ids, config, fix_text, issuer, mint, run
 
 
@@ -77,3 +79,21 @@ async def test_missing_required_claim_names_the_scope_that_carries_it(backend: B
     assert report.code == "claim_missing"
     assert report.cause is not None and report.cause.guide_cause == 7
     assert "scope 'email'" in report.cause.explanation
+
+
+async def test_a_uuid_subject_matching_nothing_suggests_mapping_email_or_username(backend: Backend) -> None:
+    report = await run(config(backend.store()), mint(sub="5f0c8f0e-3b7a-4a59-9c52-0d1f6f1c2a11"))
+    assert cause_ids(report) == ["user_absent"]
+    assert "map email or preferred_username" in report.cause.explanation  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("policy", ["shadow", "anonymous"])
+async def test_routes_forwarding_unknown_users_still_explain_the_near_miss(policy: str, tmp_path: Path) -> None:
+    route = {"name": "api", "match": {"path_prefix": "/api"}, "upstream": {"targets": ["http://127.0.0.1:9"]},
+             "auth": {"unknown_user": policy}}
+    report = await run(config(SqliteBackend(tmp_path).store(), routes=[route]), mint(sub="Alice"))
+    assert (report.verdict, report.outcome, report.exit_code) == ("allowed", policy, 0)
+    assert report.cause is None
+    warnings = [f.id for f in report.findings if f.severity == "warning"]
+    assert warnings[0] == "subject_case_mismatch"
+    assert report.upstream is not None and report.upstream["anonymous"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from subwarden.diagnose.evidence import Evidence, Lookup, Match
@@ -215,6 +216,7 @@ def user_absent(ev: Evidence) -> Finding:
             f"({', '.join(checked)}).")
     if ev.investigation_errors:
         text += f" Some searches could not run: {', '.join(ev.investigation_errors)}."
+    text += _shape_hint(ev.lookups[0]) if ev.lookups else ""
     return Finding(
         "user_absent", "No such user in this store",
         text,
@@ -223,6 +225,20 @@ def user_absent(ev: Evidence) -> Finding:
          "against the config of an environment where the user works."],
         {"lookups": [_lookup_json(lk) for lk in ev.lookups], "store": ev.store_identity},
     )
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _shape_hint(lk: Lookup) -> str:
+    """What the key's shape suggests when nothing matches at all."""
+    if _UUID.fullmatch(lk.key):
+        return (f" The {lk.claim} is a UUID: IdPs such as Keycloak, Entra ID or Okta put their internal user id in "
+                "sub; if the store keys users by email or username, map email or preferred_username instead "
+                "(requested with the email / profile scopes).")
+    if "@" in lk.key and lk.attribute not in {"email", "mail", "upn"}:
+        return f" The {lk.claim} looks like an email address but is looked up as {lk.attribute}."
+    return ""
 
 
 def subject_missing(ev: Evidence) -> list[Finding]:

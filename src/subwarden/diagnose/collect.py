@@ -7,6 +7,7 @@ from typing import Any
 from subwarden.clock import Clock
 from subwarden.config.models import GatewayConfig, IssuerConfig
 from subwarden.diagnose.evidence import CacheView, Evidence, Lookup
+from subwarden.errors import UserNotFound
 from subwarden.pipeline.context import RequestContext
 from subwarden.pipeline.gateway import Gateway
 
@@ -58,6 +59,10 @@ def collect(gateway: Gateway, ctx: RequestContext, token: str, clock: Clock, *, 
     ev.lookups = lookups(gateway, ctx)
     ev.cache = CacheView(ctx.cache_state, ctx.cache_age, config.identity.cache.negative_ttl,
                          config.identity.cache.positive_ttl)
+    if ev.error is None and ctx.anonymous and ctx.user is None and ev.lookups:
+        # The route forwards unknown users anonymously: still explain why the user was unknown.
+        ev.error = UserNotFound("forwarded anonymously by the route's policy")
+        ev.failed_stage, ev.shadow = "resolve", True
     _key_status(gateway, ev)
     return ev
 
