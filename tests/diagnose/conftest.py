@@ -6,12 +6,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from diagnose_backends import Backend, LdapBackend, PostgresBackend, SqliteBackend
+from diagnose_backends import Backend, LdapBackend, MariadbBackend, PostgresBackend, SqliteBackend
 
 
 @pytest.fixture(scope="session")
 def postgres_backend() -> Iterator[PostgresBackend]:
     backend = PostgresBackend()
+    yield backend
+    backend.teardown()
+
+
+@pytest.fixture(scope="session")
+def mariadb_backend() -> Iterator[MariadbBackend]:
+    backend = MariadbBackend()
     yield backend
     backend.teardown()
 
@@ -28,7 +35,7 @@ def sqlite_backend(tmp_path: Path) -> SqliteBackend:
     return SqliteBackend(tmp_path)
 
 
-BACKENDS = ["sqlite_backend", "postgres_backend", "ldap_backend"]
+BACKENDS = ["sqlite_backend", "postgres_backend", "mariadb_backend", "ldap_backend"]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -130,6 +130,50 @@ class PostgresBackend(Backend):
             await conn.close()
 
 
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "db": "test", "autocommit": True}
+
+
+class MariadbBackend(Backend):
+    """A uniquely named table in MariaDB's ``test`` database, with the server's default (case-insensitive)
+    collation — the classic trap for exact matching."""
+
+    name = "mariadb"
+
+    def __init__(self, users: list[tuple[str, str, str, str | None, str]] = USERS) -> None:
+        self.table = f"sw_diag_users_{secrets.token_hex(4)}"
+        asyncio.run(self._run(
+            f"CREATE TABLE {self.table} (user_id VARCHAR(191) PRIMARY KEY, email VARCHAR(191), status VARCHAR(32), "
+            "status_since VARCHAR(64), roles VARCHAR(191)) DEFAULT CHARSET utf8mb4",
+            rows=users,
+        ))
+
+    async def _run(self, *statements: str, rows: list[tuple[Any, ...]] | None = None,
+                   args: tuple[Any, ...] = ()) -> None:
+        import asyncmy
+
+        conn = await asyncmy.connect(**MYSQL)
+        try:
+            async with conn.cursor() as cursor:
+                for sql in statements:
+                    await cursor.execute(sql, args or None)
+                if rows:
+                    await cursor.executemany(f"INSERT INTO {self.table} VALUES (%s, %s, %s, %s, %s)", rows)
+        finally:
+            conn.close()
+
+    def teardown(self) -> None:
+        asyncio.run(self._run(f"DROP TABLE IF EXISTS {self.table}"))
+
+    def store(self, **overrides: Any) -> dict[str, Any]:
+        return {**STORE_FIELDS, "url": "mysql://root@127.0.0.1:3306/test", "table": self.table, **overrides}
+
+    async def add(self, user_id: str, email: str, status: str = "active") -> None:
+        await self._run(f"INSERT INTO {self.table} VALUES (%s, %s, %s, NULL, 'user')", args=(user_id, email, status))
+
+    async def remove(self, user_id: str) -> None:
+        await self._run(f"DELETE FROM {self.table} WHERE user_id = %s", args=(user_id,))
+
+
 SLAPD_CONF = """\
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
