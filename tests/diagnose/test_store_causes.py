@@ -110,3 +110,19 @@ async def test_stale_negative_cache_shows_the_entry_age_and_the_invalidation_com
     finally:
         await backend.remove("grace")
         await live.close()
+
+
+async def test_user_hidden_by_the_lookup_filter_is_named_with_its_status(backend: Backend) -> None:
+    if backend.name == "ldap":
+        options = {**backend.store()["ldap"], "object_filter": "(&(objectClass=inetOrgPerson)(employeeType=active))"}
+        store = backend.store(ldap=options)
+    else:
+        table = getattr(backend, "table", "users")
+        store = backend.store(query=f"SELECT user_id, email, status, status_since, roles FROM {table} "
+                                    "WHERE user_id = :value AND status = 'active'")
+    report = await run(config(store), mint(sub="bob"))
+    assert report.code == "user_not_found"
+    assert cause_ids(report)[0] == "user_excluded_by_store_filter"
+    cause = report.cause
+    assert cause is not None and "disabled since 2027-01-10T00:00:00+00:00" in cause.title
+    assert "status_field" in fix_text(report)

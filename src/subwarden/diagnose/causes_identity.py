@@ -135,13 +135,19 @@ def other_claim(ev: Evidence, m: Match) -> Finding:
 def excluded_by_filter(ev: Evidence, m: Match) -> Finding:
     store = ev.config.identity.store
     where = "identity.store.query" if store.query else "identity.store.ldap.object_filter"
+    user = m.user
+    state = "exists" if user.status is UserStatus.active else f"exists but is {user.status.value}"
+    since = f" since {user.status_since}" if user.status_since and user.status is not UserStatus.active else ""
     return Finding(
-        "user_excluded_by_store_filter", "The user exists but the lookup's filter excludes it",
-        f"User {_user(m.user)} has {m.attribute} = {q(m.value)} exactly, yet the serving lookup did not return it: "
-        f"{where} filters it out.",
-        [f"Check {where}: deactivated users should be returned and classified by status_field (giving user_disabled), "
-         "not filtered away (giving user_not_found)."],
-        _evidence(m),
+        "user_excluded_by_store_filter", f"The user {state}{since}, and the lookup's filter hides it",
+        f"User {q(user.user_id)} has {m.attribute} = {q(m.value)} exactly and status {user.status.value}{since}, yet "
+        f"the serving lookup does not return it: {where} filters it out, so the gateway says user_not_found instead "
+        f"of user_{user.status.value if user.status is not UserStatus.active else 'found'}.",
+        [f"Let {where} return deactivated users and classify them with status_field (the gateway then answers "
+         "user_disabled / user_locked / user_deleted, 403), instead of filtering them out.",
+         "If the account was deactivated on purpose, the refusal is right: revoke the user's tokens and block it "
+         "at the IdP."],
+        {**_evidence(m), "filter": where},
     )
 
 
@@ -177,6 +183,8 @@ _BUILDERS = {
 def _match_finding(ev: Evidence, m: Match) -> Finding | None:
     if m.kind == "exact":
         return stale_cache(ev, m)
+    if m.kind == "unfiltered":
+        return excluded_by_filter(ev, m)
     same_place = m.value == m.lookup.key and m.attribute == m.lookup.attribute
     if m.kind in {"casefold", "trimmed", "casefold_trimmed"} and same_place:
         return excluded_by_filter(ev, m)
@@ -186,8 +194,8 @@ def _match_finding(ev: Evidence, m: Match) -> Finding | None:
     return builder(ev, m) if builder else None
 
 
-_ORDER = ("exact", "casefold", "trimmed", "casefold_trimmed", "unicode_nfc", "unicode_nfd", "strip_prefix",
-          "other_attribute", "other_claim")
+_ORDER = ("exact", "unfiltered", "casefold", "trimmed", "casefold_trimmed", "unicode_nfc", "unicode_nfd",
+          "strip_prefix", "other_attribute", "other_claim")
 
 
 def user_not_found(ev: Evidence) -> list[Finding]:

@@ -10,14 +10,18 @@ import asyncio
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
+from subwarden.config.loader import ConfigError
+from subwarden.config.models import StoreConfig
 from subwarden.diagnose.evidence import Evidence, Lookup, Match
 from subwarden.diagnose.words import IDENTITY_CLAIMS, NON_IDENTITY_CLAIMS
 from subwarden.errors import GatewayError
-from subwarden.identity.stores.base import NearMiss, UserRecord, UserStore
+from subwarden.identity.stores.base import NearMiss, UserRecord, UserStore, create_store
 
 T = TypeVar("T")
+_NONE: list[UserRecord] = []
 _PREFIX_SEPARATORS = ("|", ":")
 MAX_CLAIM_SEARCHES = 12
 
@@ -54,7 +58,24 @@ class Investigator:
         for lk in self.ev.lookups:
             await self.near_misses(lk)
             await self.variants(lk)
+        await self.unfiltered()
         await self.other_claims()
+
+    async def unfiltered(self) -> None:
+        """Exact lookups without the custom query / LDAP object filter: is the user there but filtered out?"""
+        config = unfiltered_config(self.ev.config.identity.store)
+        if config is None:
+            return
+        try:
+            store = create_store(config)
+        except ConfigError:
+            return
+        try:
+            for lk in self.ev.lookups:
+                found = await self._safe("unfiltered lookup", partial(store.lookup, lk.attribute, lk.key), _NONE)
+                self.ev.matches += [Match("unfiltered", lk, lk.attribute, lk.key, user) for user in found]
+        finally:
+            await store.close()
 
     async def near_misses(self, lk: Lookup) -> None:
         none: list[NearMiss] = []
@@ -87,6 +108,15 @@ class Investigator:
         report = await self._safe("self-test", lambda: self.store.self_test(canary), None)
         self.ev.facts["self_test_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self.ev.self_test = report
+
+
+def unfiltered_config(store: StoreConfig) -> StoreConfig | None:
+    """The store config without its row filter (custom SQL query, LDAP object filter), or None if it has none."""
+    if store.query is not None:
+        return store.model_copy(update={"query": None})
+    if store.url.lower().startswith("ldap") and store.ldap.object_filter != "(objectClass=*)":
+        return store.model_copy(update={"ldap": store.ldap.model_copy(update={"object_filter": "(objectClass=*)"})})
+    return None
 
 
 def key_variants(key: str) -> list[tuple[str, str, str | None]]:
