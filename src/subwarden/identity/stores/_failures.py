@@ -74,41 +74,48 @@ class FailureTable:
 async def guarded(table: FailureTable, timeout: float, work: Awaitable[T]) -> T:
     """Await ``work`` for at most ``timeout`` seconds; translate any failure through ``table``.
 
-    The work runs as its own task so that a driver's slow clean-up after cancellation
-    (asyncpg waits for the server to acknowledge a cancel) happens in the background
-    instead of stretching the caller's time budget.
+    A timer cancels the waiting task when the budget is spent (cheaper than a task per
+    lookup). Backends must therefore give up promptly when cancelled: whatever slow
+    clean-up a driver needs (asyncpg waits for the server to acknowledge a cancelled
+    query) runs in the background, see ``in_background``.
     """
-    loop = asyncio.get_running_loop()
-    task: asyncio.Future[T] = asyncio.ensure_future(work)
-    waiter: asyncio.Future[None] = loop.create_future()
+    task = asyncio.current_task()
+    assert task is not None
+    expired = False
 
-    def wake(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    task.add_done_callback(wake)
-    timer = loop.call_later(timeout, wake)
-    try:
-        await waiter
-    except asyncio.CancelledError:
+    def expire() -> None:
+        nonlocal expired
+        expired = True
         task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not expired:
+            raise
+        task.uncancel()
+        raise StoreTimeout(f"{table.backend}: no answer within {timeout:g}s", backend=table.backend,
+                           timeout=timeout) from None
+    except GatewayError:
         raise
+    except TimeoutError as exc:
+        raise StoreTimeout(f"{table.backend}: driver timeout: {exc}", backend=table.backend) from exc
+    except Exception as exc:  # the contract: fetch raises only catalog store errors
+        raise table.translate(exc) from exc
     finally:
         timer.cancel()
-    if not task.done():
-        task.cancel()
-        task.add_done_callback(_retrieve)
-        raise StoreTimeout(f"{table.backend}: no answer within {timeout:g}s", backend=table.backend, timeout=timeout)
-    if task.cancelled():
-        raise StoreUnavailable(f"{table.backend}: the lookup was cancelled", backend=table.backend)
-    exc = task.exception()
-    if exc is None:
-        return task.result()
-    if isinstance(exc, GatewayError):
-        raise exc
-    if isinstance(exc, TimeoutError):
-        raise StoreTimeout(f"{table.backend}: driver timeout: {exc}", backend=table.backend) from exc
-    raise table.translate(exc) from exc
+
+
+_BACKGROUND: set[asyncio.Future[Any]] = set()
+
+
+def in_background(work: Awaitable[Any]) -> None:
+    """Run clean-up ``work`` without waiting for it (kept referenced; its outcome is ignored)."""
+    future = asyncio.ensure_future(work)
+    _BACKGROUND.add(future)
+    future.add_done_callback(_BACKGROUND.discard)
+    future.add_done_callback(_retrieve)
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:

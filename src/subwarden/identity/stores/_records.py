@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from subwarden.config.models import StoreConfig
 from subwarden.errors import StoreMisconfigured
-from subwarden.identity.stores.base import UserRecord, UserStatus, classify_status, parse_roles
+from subwarden.identity.stores.base import UserRecord, UserStatus, parse_roles
 
 #: Most rows one lookup returns; more than one already means "ambiguous".
 MAX_MATCHES = 10
@@ -27,6 +27,8 @@ _MISSING = object()
 
 def plain(value: Any) -> Any:
     """A JSON-friendly copy of a stored value (dates as ISO text, UUIDs/decimals as text)."""
+    if type(value) is str or value is None:
+        return value
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, uuid.UUID | Decimal):
@@ -38,39 +40,64 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _required(row: Mapping[str, Any], name: str, backend: str, strict: bool = True) -> Any:
-    value = row.get(name, _MISSING)
-    if value is _MISSING:
-        if not strict:
-            return None
-        raise StoreMisconfigured(f"{backend}: the answer has no field {name!r}", backend=backend, field=name)
-    return value
+class RowMapper:
+    """Rows → ``UserRecord`` for one store's config, with the status table built once (hot path).
 
-
-def record_from_row(
-    row: Mapping[str, Any], config: StoreConfig, searched: str | None, backend: str, *, strict: bool = True
-) -> UserRecord:
-    """Map one row; a configured field absent from the row is a mapping error, never a miss.
-
-    With ``strict=False`` (JSON documents, where optional keys are omitted) only the id is required.
+    A configured field absent from a row is a mapping error, never a miss. With
+    ``strict=False`` only the id is required (documents that omit optional keys).
     """
-    user_id = _required(row, config.id_field, backend)
-    if user_id is None:
-        raise StoreMisconfigured(f"{backend}: a row has no value in {config.id_field!r}", backend=backend)
-    status = UserStatus.active
-    if config.status_field is not None:
-        status = classify_status(_required(row, config.status_field, backend, strict), config)
-    roles = parse_roles(_required(row, config.roles_field, backend, strict)) if config.roles_field else ()
-    since = row.get(config.status_since_field) if config.status_since_field else None
-    matched = row.get(searched) if searched else None
-    return UserRecord(
-        user_id=str(plain(user_id)),
-        status=status,
-        roles=roles,
-        attributes={name: plain(_required(row, f, backend, strict)) for name, f in config.attributes.items()},
-        matched_value=None if matched is None else str(plain(matched)),
-        status_since=None if since is None else str(plain(since)),
-    )
+
+    __slots__ = ("attributes", "backend", "config", "statuses", "strict")
+
+    def __init__(self, config: StoreConfig, backend: str, *, strict: bool = True) -> None:
+        self.config, self.backend, self.strict = config, backend, strict
+        self.attributes = tuple(config.attributes.items())
+        values = config.status_values
+        self.statuses: dict[str, UserStatus] = {}
+        for status, accepted in ((UserStatus.active, values.active), (UserStatus.disabled, values.disabled),
+                                 (UserStatus.locked, values.locked), (UserStatus.deleted, values.deleted)):
+            for text in accepted:
+                self.statuses.setdefault(text.lower(), status)
+
+    def status(self, raw: Any) -> UserStatus:
+        """Same rule as ``base.classify_status`` (unknown or missing → disabled), by table lookup."""
+        if raw is None:
+            return UserStatus.active if self.config.status_field is None else UserStatus.disabled
+        return self.statuses.get(str(raw).strip().lower(), UserStatus.disabled)
+
+    def _field(self, row: Mapping[str, Any], name: str, required: bool) -> Any:
+        value = row.get(name, _MISSING)
+        if value is _MISSING:
+            if not required:
+                return None
+            raise StoreMisconfigured(f"{self.backend}: the answer has no field {name!r}", backend=self.backend,
+                                     field=name)
+        return value
+
+    def record(self, row: Mapping[str, Any], searched: str | None) -> UserRecord:
+        c, strict, field = self.config, self.strict, self._field
+        user_id = field(row, c.id_field, True)
+        if user_id is None:
+            raise StoreMisconfigured(f"{self.backend}: a row has no value in {c.id_field!r}", backend=self.backend)
+        status = self.status(field(row, c.status_field, strict)) if c.status_field else UserStatus.active
+        roles = _roles(field(row, c.roles_field, strict)) if c.roles_field else ()
+        since = row.get(c.status_since_field) if c.status_since_field else None
+        matched = row.get(searched) if searched else None
+        return UserRecord(
+            user_id if type(user_id) is str else str(plain(user_id)),
+            status,
+            roles,
+            {name: plain(field(row, f, strict)) for name, f in self.attributes},
+            matched if matched is None or type(matched) is str else str(plain(matched)),
+            None if since is None else str(plain(since)),
+        )
+
+
+def _roles(raw: Any) -> tuple[str, ...]:
+    """``parse_roles``, with a fast path for a list of non-empty strings (a text[] column)."""
+    if type(raw) is list and all(type(r) is str and r for r in raw):
+        return tuple(raw)
+    return parse_roles(raw)
 
 
 def is_exact(row: Mapping[str, Any], searched: str | None, value: str, casefold: bool = False) -> bool:

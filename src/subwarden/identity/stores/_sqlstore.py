@@ -8,7 +8,6 @@ used again without rebuilding the store.
 from __future__ import annotations
 
 import abc
-import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -18,10 +17,10 @@ from subwarden.errors import StoreUnavailable
 from subwarden.identity.stores import _sql
 from subwarden.identity.stores._failures import FailureTable, guarded
 from subwarden.identity.stores._records import (
+    RowMapper,
     is_exact,
     near_miss_kind,
     other_fields,
-    record_from_row,
     redact_url,
     searched_field,
 )
@@ -43,6 +42,7 @@ class SqlStore(UserStore):
             raise ConfigError("identity.store.query: the query must bind the subject as :value")
         self._env = env
         self._queries: dict[tuple[str, bool], StoreQuery] = {}
+        self._rows_to_users = RowMapper(config, self.dialect.backend)
 
     @property
     def identity(self) -> str:
@@ -68,15 +68,19 @@ class SqlStore(UserStore):
             field = searched_field(self.config, attribute, self.dialect.backend)
             template = _sql.lookup_query(self.config, self.dialect, attribute, field, "", casefold)
             self._queries[(attribute, casefold)] = template
-        return dataclasses.replace(template, params=(value, *template.params[1:]))
+        t = template
+        return StoreQuery(t.backend, t.attribute, t.field, t.text, (value, *t.params[1:]), casefold=t.casefold)
 
     async def fetch(self, query: StoreQuery) -> list[UserRecord]:
-        value, folded = str(query.params[0]), query.casefold
-        rows = await self._rows(query)
-        return [self._record(row, query.field) for row in rows if is_exact(row, query.field, value, folded)]
+        value, field, folded = str(query.params[0]), query.field, query.casefold
+        if not self._bindable(value):
+            return []
+        rows = await guarded(self.failures, self.config.timeout, self._execute_retrying(query.text, query.params))
+        record = self._rows_to_users.record
+        return [record(row, field) for row in rows if is_exact(row, field, value, folded)]
 
     def _record(self, row: Row, field: str) -> UserRecord:
-        return record_from_row(row, self.config, field, self.dialect.backend)
+        return self._rows_to_users.record(row, field)
 
     def _bindable(self, value: str) -> bool:
         """Whether the server can hold ``value`` at all (otherwise no row can equal it)."""

@@ -21,9 +21,9 @@ from subwarden.config.models import StoreConfig
 from subwarden.errors import StoreAuthFailed, StoreMisconfigured, StoreTimeout, StoreUnavailable
 from subwarden.identity.stores._failures import FailureRule, FailureTable, guarded
 from subwarden.identity.stores._records import (
+    RowMapper,
     is_exact,
     near_miss_kind,
-    record_from_row,
     redact_url,
     searched_field,
     secret,
@@ -99,6 +99,7 @@ class HttpUserStore(UserStore):
             headers["Authorization"] = f"Bearer {token}"
         self._headers = headers
         self._client: httpx.AsyncClient | None = None
+        self._users = RowMapper(config, "http")
 
     @property
     def identity(self) -> str:
@@ -126,7 +127,7 @@ class HttpUserStore(UserStore):
     async def fetch(self, query: StoreQuery) -> list[UserRecord]:
         value = str(query.params[0])
         rows = await guarded(FAILURES, self.config.timeout, self._get_retrying(query.text, query.field))
-        return [record_from_row(r, self.config, query.field, "http") for r in rows if is_exact(r, query.field, value)]
+        return [self._users.record(r, query.field) for r in rows if is_exact(r, query.field, value)]
 
     async def _get_retrying(self, url: str, field: str) -> list[Row]:
         try:

@@ -17,7 +17,7 @@ import asyncpg
 from subwarden.config.models import StoreConfig
 from subwarden.errors import StoreAuthFailed, StoreMisconfigured, StoreTimeout, StoreUnavailable
 from subwarden.identity.stores import _sql
-from subwarden.identity.stores._failures import FailureRule, FailureTable
+from subwarden.identity.stores._failures import FailureRule, FailureTable, in_background
 from subwarden.identity.stores._records import secret
 from subwarden.identity.stores._sqlstore import Row, SqlStore
 
@@ -66,24 +66,31 @@ class PostgresStore(SqlStore):
         self._pool_lock = asyncio.Lock()
 
     async def _get_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            async with self._pool_lock:
-                if self._pool is None:
-                    # min_size=0: creating the pool opens no connection, so it cannot fail
-                    # half-way; connections are opened (and reopened) by acquire().
-                    self._pool = await asyncpg.create_pool(
-                        dsn=self.config.url,
-                        password=secret(self._env, self.config.password_env),
-                        min_size=0,
-                        max_size=self.config.pool_size,
-                        timeout=self.config.timeout,
-                        reset=_keep_session,
-                    )
-        return self._pool
+        async with self._pool_lock:
+            if self._pool is None:
+                # min_size=0: creating the pool opens no connection, so it cannot fail
+                # half-way; connections are opened (and reopened) by acquire().
+                self._pool = await asyncpg.create_pool(
+                    dsn=self.config.url,
+                    password=secret(self._env, self.config.password_env),
+                    min_size=0,
+                    max_size=self.config.pool_size,
+                    timeout=self.config.timeout,
+                    reset=_keep_session,
+                )
+            return self._pool
 
     async def _execute(self, text: str, params: Sequence[Any]) -> list[Row]:
-        async with (await self._get_pool()).acquire() as conn:
+        pool = self._pool or await self._get_pool()
+        conn = await pool.acquire()
+        try:
             records = await conn.fetch(text, *params)
+        except BaseException:
+            # After a cancel asyncpg waits for the server's acknowledgement before the
+            # connection is reusable: let that happen off the caller's time budget.
+            in_background(pool.release(conn))
+            raise
+        await pool.release(conn)
         return [dict(r.items()) for r in records]
 
     def _bindable(self, value: str) -> bool:
@@ -91,7 +98,7 @@ class PostgresStore(SqlStore):
         return "\x00" not in value
 
     async def _describe_query(self, text: str) -> list[str]:
-        async with (await self._get_pool()).acquire() as conn:
+        async with (self._pool or await self._get_pool()).acquire() as conn:
             statement = await conn.prepare(text)
             return [a.name for a in statement.get_attributes()]
 
