@@ -20,10 +20,12 @@ class JwksServer:
 
     def __init__(self) -> None:
         jwk = RSAKey.import_key((KEYS / "idp-a.pub.pem").read_text()).as_dict(kid="a1")
-        body = json.dumps({"keys": [jwk]}).encode()
+        jwks_body = json.dumps({"keys": [jwk]}).encode()
+        documents: dict[str, bytes] = {}
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                body = documents.get(self.path, jwks_body)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -34,7 +36,10 @@ class JwksServer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/jwks.json"
+        documents["/.well-known/openid-configuration"] = json.dumps(
+            {"issuer": self.base, "jwks_uri": self.url}).encode()
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -124,3 +129,15 @@ async def test_allowed_request_shows_the_dry_run_upstream_and_identity_headers(s
     assert ["X-User-Id", "alice"] in upstream["identity_headers"]
     assert ["authorization", "Bearer [redacted]"] in upstream["identity_headers"]
     assert [s.status for s in report.stages] == ["ok"] * len(report.stages)
+
+
+async def test_discovery_key_source_is_shown_and_unknown_kids_explained(store: dict[str, object],
+                                                                       jwks: JwksServer) -> None:
+    cfg = config(store, issuers=[issuer(jwks.base, keys={"discovery": True})])
+    ok = await run(cfg, mint(iss=jwks.base, sub="alice", kid="a1"))
+    assert ok.verdict == "allowed"
+    verify = next(s for s in ok.stages if s.name == "verify")
+    assert verify.facts["key_source"] == f"discovery:{jwks.url}"
+    report = await run(cfg, mint(iss=jwks.base, sub="alice", key="idp-b", kid="b7"))
+    assert report.cause is not None and report.cause.id == "key_unknown_kid"
+    assert "discovery:" in report.cause.explanation
