@@ -100,6 +100,7 @@ class LdapHarness(Harness):
         return [
             (f"cn=admins,{self.groups}", {"objectClass": ["groupOfNames"], "cn": "admins", "member": [alice_dn]}),
             (f"cn=devs,{self.groups}", {"objectClass": ["groupOfNames"], "cn": "devs", "member": [alice_dn, bob_dn]}),
+            (f"cn=auditors,{self.groups}", {"objectClass": ["groupOfNames"], "cn": "auditors", "member": [alice_dn]}),
             self.person("p1", f"ou=partners,{s}", "pat", employeeType="active", mail="pat@partner.example"),
             self.person("ad1", ad, "AD Active", sAMAccountName="ad-active", userAccountControl="512"),
             self.person("ad2", ad, "AD Disabled", sAMAccountName="ad-disabled", userAccountControl="514"),

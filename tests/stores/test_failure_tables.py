@@ -41,6 +41,11 @@ def test_no_table_turns_a_failure_into_not_found(name: str) -> None:
     assert TABLES[name].classify(RuntimeError("a bug in the driver")) is StoreUnavailable
 
 
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_a_catalog_error_keeps_its_class(name: str) -> None:
+    assert TABLES[name].classify(StoreMisconfigured("mapping")) is StoreMisconfigured
+
+
 CASES: list[tuple[FailureTable, BaseException, type[GatewayError]]] = [
     (postgres.FAILURES, pgx.InvalidPasswordError("password authentication failed"), StoreAuthFailed),
     (postgres.FAILURES, pgx.InvalidAuthorizationSpecificationError("role does not exist"), StoreAuthFailed),

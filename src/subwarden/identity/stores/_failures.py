@@ -57,6 +57,8 @@ class FailureTable:
         self.fallback = fallback
 
     def classify(self, exc: BaseException) -> type[GatewayError]:
+        if isinstance(exc, GatewayError):  # already decided (e.g. a mapping check in the backend)
+            return type(exc)
         code = self.code_of(exc)
         for rule in self.rules:
             if isinstance(exc, rule.exc) and (not rule.codes or code in rule.codes):

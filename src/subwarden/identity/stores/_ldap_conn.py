@@ -50,12 +50,11 @@ class LdapConnector:
     """Bound connections to one directory, reused across lookups (thread-safe)."""
 
     def __init__(self, config: StoreConfig, url: LdapUrl, password: str | None) -> None:
-        self.tls = None
-        if url.use_ssl or config.ldap.start_tls:
-            try:
-                self.tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ldap.ca_file)
-            except LDAPSSLConfigurationError as exc:
-                raise ConfigError(f"identity.store.ldap.ca_file: {exc}") from None
+        # Certificates are always verified, also for an ldaps:// referral from an ldap:// server.
+        try:
+            self.tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=config.ldap.ca_file)
+        except LDAPSSLConfigurationError as exc:
+            raise ConfigError(f"identity.store.ldap.ca_file: {exc}") from None
         self.url = url
         self.config = config
         self.password = password
@@ -124,12 +123,15 @@ class LdapConnector:
             self.discard(conn)
 
     def search(
-        self, conn: ldap3.Connection, base: str, text: str, attributes: list[str], scope: str | None = None
+        self, conn: ldap3.Connection, base: str, text: str, attributes: list[str], scope: str | None = None,
+        size_limit: int | None = None,
     ) -> SearchResult:
+        """One search; ``size_limit`` defaults to ``ldap.size_limit`` (0 = only the server's limit)."""
         conn.search(
             base, text, search_scope=SCOPES[scope or self.config.ldap.scope],
             attributes=attributes or [ldap3.NO_ATTRIBUTES],
-            size_limit=self.config.ldap.size_limit, time_limit=max(1, int(self.config.timeout)),
+            size_limit=self.config.ldap.size_limit if size_limit is None else size_limit,
+            time_limit=max(1, int(self.config.timeout)),
         )
         code = conn.result.get("result")
         found = SearchResult(truncated=code == SIZE_LIMIT_EXCEEDED)

@@ -179,8 +179,9 @@ class LdapStore(UserStore):
         if not options.group_search_base:
             return entry
         text = lf.group_filter(options.group_filter, entry.dn)
-        groups = self._directory.search(conn, options.group_search_base, text, [options.group_name_attribute], "sub")
-        roles = [v for g in groups.entries for v in g.values(options.group_name_attribute)]
+        name = options.group_name_attribute
+        groups = self._directory.search(conn, options.group_search_base, text, [name], "sub", size_limit=0)
+        roles = [v for g in groups.entries for v in g.values(name)]
         return Entry(dn=entry.dn, attrs=entry.attrs, group_roles=tuple(roles))
 
     def _check_schema(self, conn: ldap3.Connection) -> None:
