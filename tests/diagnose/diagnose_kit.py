@@ -63,7 +63,7 @@ def validate(data: dict[str, Any]) -> None:
     _VALIDATOR.validate(data)
 
 
-async def run(cfg: GatewayConfig, token: str, *, path: str = "/api/orders", live: Gateway | None = None,
+async def run(cfg: GatewayConfig, token: str, *, path: str | None = "/api/orders", live: Gateway | None = None,
               clock: Clock | None = None, **request: Any) -> Report:
     """Diagnose ``token`` at NOW; the JSON form is schema-checked and must not contain the token."""
     req = DiagnoseRequest(token, path=path, at=request.pop("at", NOW), config_source="gw.yaml", **request)

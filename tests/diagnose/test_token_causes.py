@@ -141,3 +141,9 @@ async def test_discovery_key_source_is_shown_and_unknown_kids_explained(store: d
     report = await run(cfg, mint(iss=jwks.base, sub="alice", key="idp-b", kid="b7"))
     assert report.cause is not None and report.cause.id == "key_unknown_kid"
     assert "discovery:" in report.cause.explanation
+
+
+async def test_without_a_route_the_first_configured_route_is_diagnosed(store: dict[str, object]) -> None:
+    report = await run(config(store), mint(sub="alice"), path=None)
+    assert report.request["path"] == "/api"
+    assert report.verdict == "allowed"

@@ -31,7 +31,7 @@ def parse_request(body: dict[str, Any]) -> DiagnoseRequest:
     if not isinstance(token, str) or not token.strip():
         raise RequestInvalid("'token' (a string) is required")
     token = token.strip().removeprefix("Bearer ").strip()
-    path = _text(body, "route", _text(body, "path", "/"))
+    path: str | None = _text(body, "route", _text(body, "path", "")) or None
     at = body.get("at")
     if at is not None and not isinstance(at, (str, int, float)):
         raise RequestInvalid("'at' must be ISO 8601 text or epoch seconds")
@@ -39,7 +39,9 @@ def parse_request(body: dict[str, Any]) -> DiagnoseRequest:
         moment = parse_moment(str(at)) if at is not None else None
     except ValueError as exc:
         raise RequestInvalid(str(exc)) from None
-    request = DiagnoseRequest(token, path=path if path.startswith("/") else "/" + path, host=_text(body, "host", ""),
+    if path is not None and not path.startswith("/"):
+        path = "/" + path
+    request = DiagnoseRequest(token, path=path, host=_text(body, "host", ""),
                               method=_text(body, "method", "GET"), at=moment, no_cache=body.get("no_cache") is True,
                               config_source="running config")
     compare = body.get("compare_config")
@@ -52,7 +54,9 @@ def parse_request(body: dict[str, Any]) -> DiagnoseRequest:
 
 
 def _text(body: dict[str, Any], name: str, default: str) -> str:
-    value = body.get(name, default)
+    value = body.get(name)
+    if value is None:
+        return default
     if not isinstance(value, str):
         raise RequestInvalid(f"'{name}' must be a string")
     return value

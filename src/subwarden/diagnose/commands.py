@@ -62,7 +62,10 @@ def _fail(problem: str, as_json: bool) -> typer.Exit:
 def diagnose_command(
     config: ConfigOption,
     token: Annotated[str, typer.Option("--token", "-t", help="The token, @FILE, or - to read it from stdin.")],
-    route: Annotated[str, typer.Option("--route", help="Request path; picks the route as the gateway would.")] = "/",
+    route: Annotated[
+        str | None, typer.Option("--route", help="Request path; picks the route as the gateway would (default: "
+                                 "the first route's prefix).")
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Host header, for host-bound routes.")] = "",
     method: Annotated[str, typer.Option("--method", help="Request method.")] = "GET",
     at: Annotated[str | None, typer.Option("--at", help="Check time claims at TIME (ISO 8601 or epoch).")] = None,
@@ -87,7 +90,7 @@ def diagnose_command(
     raise typer.Exit(report.exit_code)
 
 
-def _diagnose(config: Path, token: str, route: str, host: str, method: str, at: str | None, no_cache: bool,
+def _diagnose(config: Path, token: str, route: str | None, host: str, method: str, at: str | None, no_cache: bool,
               compare_config: Path | None, live: bool | None) -> Report:
     from subwarden.diagnose.run import DiagnoseRequest, diagnose
 
@@ -96,7 +99,8 @@ def _diagnose(config: Path, token: str, route: str, host: str, method: str, at: 
     except ValueError as exc:
         raise UsageError(f"--at: {exc}") from None
     cfg = _load(config)
-    request = DiagnoseRequest(token, path=route if route.startswith("/") else "/" + route, host=host,
+    path = None if route is None else route if route.startswith("/") else "/" + route
+    request = DiagnoseRequest(token, path=path, host=host,
                               method=method, at=moment, no_cache=no_cache, config_source=str(config))
     if compare_config is not None:
         request.compare, request.compare_source = _load(compare_config), str(compare_config)

@@ -38,8 +38,10 @@ def ask(cfg: GatewayConfig, request: DiagnoseRequest, *, timeout: float = 30.0) 
     if not secret:
         raise LiveUnavailable(f"the admin token is not in ${cfg.admin.token_env}")
     url = admin_url(cfg)
-    body = {"token": request.token, "route": request.path, "host": request.host, "method": request.method,
-            "at": request.at, "no_cache": request.no_cache}
+    body = {"token": request.token, "host": request.host, "method": request.method, "at": request.at,
+            "no_cache": request.no_cache}
+    if request.path is not None:
+        body["route"] = request.path
     try:
         response = httpx.post(url, json=body, headers={"Authorization": f"Bearer {secret}"},
                               timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)))

@@ -35,7 +35,8 @@ _NEAR_MISS_CODES = frozenset({"user_not_found", "subject_missing"})
 @dataclass(slots=True)
 class DiagnoseRequest:
     token: str
-    path: str = "/"
+    #: None: the first configured route's path prefix (and host), so a bare `diagnose` hits a real route.
+    path: str | None = None
     host: str = ""
     method: str = "GET"
     at: float | None = None
@@ -50,12 +51,24 @@ class DiagnoseRequest:
                 "clock": "frozen" if self.at is not None else "system", "live": self.live}
 
 
+def default_target(config: GatewayConfig, request: DiagnoseRequest) -> None:
+    """Without a path, aim at the first configured route (its prefix, and its host if it is host-bound)."""
+    if request.path is not None:
+        return
+    match = config.routes[0].match
+    request.path = match.path_prefix
+    if not request.host and match.host:
+        request.host = match.host
+    if match.methods and request.method.upper() not in {m.upper() for m in match.methods}:
+        request.method = match.methods[0]
+
+
 def request_context(request: DiagnoseRequest) -> RequestContext:
     """The request the data plane would build for this token, with facts recording switched on."""
     headers = [(b"authorization", b"Bearer " + request.token.encode("utf-8", "replace"))]
     if request.host:
         headers.append((b"host", request.host.encode("latin-1", "replace")))
-    path, _, query = request.path.partition("?")
+    path, _, query = (request.path or "/").partition("?")
     return RequestContext(request.method.upper(), path or "/", headers, host=request.host, query=query,
                           client_ip="127.0.0.1", request_id="diagnose", facts={})
 
@@ -113,6 +126,7 @@ async def diagnose(
         clock = FrozenClock(request.at)
     request.live = live is not None
     config = live.config if live is not None else config
+    default_target(config, request)
     tracer = RecordingTracer()
     session = await open_session(config, request, clock, tracer, live, store, key_fetcher)
     try:
