@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from subwarden.diagnose import causes_identity as ident
 from subwarden.diagnose import causes_store as store
+from subwarden.diagnose import causes_subject as subject
 from subwarden.diagnose import causes_time as time
 from subwarden.diagnose import causes_token as token
 from subwarden.diagnose.causes_env import compare_findings
@@ -34,10 +35,10 @@ ANALYSES: dict[str, Analysis] = {
     "audience_invalid": token.audience_mismatch,
     "claim_missing": token.claim_missing,
     "claim_rule_failed": token.claim_rule_failed,
-    "subject_missing": ident.subject_missing,
-    "subject_malformed": ident.subject_malformed,
+    "subject_missing": subject.subject_missing,
+    "subject_malformed": subject.subject_malformed,
     "user_not_found": ident.user_not_found,
-    "subject_ambiguous": ident.subject_ambiguous,
+    "subject_ambiguous": subject.subject_ambiguous,
     "user_disabled": store.user_inactive,
     "user_locked": store.user_inactive,
     "user_deleted": store.user_inactive,
@@ -56,7 +57,7 @@ ANALYSES: dict[str, Analysis] = {
 _GENERIC = frozenset({"user_absent", "issuer_unknown"})
 
 #: Findings that hold whatever the outcome (warnings about drift and clocks).
-WARNINGS: tuple[Analysis, ...] = (ident.mapping_fallback, time.skew_warning)
+WARNINGS: tuple[Analysis, ...] = (subject.mapping_fallback, time.skew_warning)
 
 
 def analyze(ev: Evidence) -> list[Finding]:
