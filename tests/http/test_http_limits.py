@@ -127,3 +127,19 @@ async def test_closes_an_idle_keep_alive_connection(start_gateway: GatewayFactor
     assert await client.read_all() == b""
     await client.close()
     assert await eventually(lambda: running.plane.connections == 0)
+
+
+async def test_trailers_are_dropped_and_an_endless_trailer_is_refused(start_gateway: GatewayFactory) -> None:
+    running = await start_gateway(listen={"limits": {"max_header_bytes": 1024}})
+    client = await RawClient.open(running.port)
+    chunked = get("/up", "Transfer-Encoding: chunked", method="POST")
+    await client.send(chunked + b"3\r\nabc\r\n0\r\nX-User-Id: mallory\r\n\r\n")
+    resp = await client.read_response()
+    assert resp.json()["body"] == "abc" and "x-user-id" not in resp.upstream_headers()
+    await client.send(chunked + b"3\r\nabc\r\n0\r\nX-Trailer: ")
+    for _ in range(4):
+        await asyncio.sleep(0.02)
+        await client.send(b"t" * 600)
+    resp = await client.read_response()
+    assert resp.status == 431
+    await client.close()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from conftest import GatewayProcess
-from dp_client import RawClient, get, roundtrip
+from dp_client import RawClient, eventually, get, roundtrip
 
 
 async def connect_refused(port: int) -> bool:
@@ -86,3 +86,24 @@ async def test_two_workers_both_serve_and_a_crashed_one_is_replaced(
     for pid in replaced:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_workers_stop_when_the_supervisor_is_killed(gateway_process: Callable[..., GatewayProcess]) -> None:
+    gateway = gateway_process(listen={"workers": 2})
+    pids = await worker_pids(gateway.port)
+    gateway.proc.kill()
+    gateway.proc.wait(5)
+
+    def all_gone() -> bool:
+        return not any(os.path.exists(f"/proc/{pid}") and "Z" not in _state(pid) for pid in pids)
+
+    assert await eventually(all_gone, timeout=10)
+    assert await connect_refused(gateway.port)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0]
+    except OSError:
+        return "Z"

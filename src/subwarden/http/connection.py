@@ -9,95 +9,71 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from time import perf_counter_ns
 from typing import TYPE_CHECKING, cast
 
 import httptools
 
 from subwarden.errors import GatewayError, HeadersTooLarge, InternalError, RequestInvalid, RequestTimeout
+from subwarden.http.clientio import BODY, HEADER, IDLE, NO_TIMER, PAUSE_INPUT, PAUSE_UPSTREAM, ClientIO
 from subwarden.http.exchange import Exchange
 from subwarden.http.forward import Peer
-from subwarden.http.head import RequestHead, parse_head
-from subwarden.pipeline.context import RequestContext
+from subwarden.http.head import RequestHead, head_size, method_name, parse_head
+from subwarden.http.intake import refused_request, request_context
 
 if TYPE_CHECKING:
     from subwarden.http.server import DataPlane
 
 log = logging.getLogger("subwarden.http")
 
-#: Client timer kinds (index into ``DataPlane.timeouts``).
-NO_TIMER, HEADER, BODY, IDLE, LINGER = 0, 1, 2, 3, 4
-#: Reasons reading is paused.
-PAUSE_UPSTREAM, PAUSE_INPUT = 1, 2
 SLICE = 16_384
 BODY_SLICE = 65_536
 BUFFER_HIGH = 256 * 1024
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+#: Bytes of size line and CRLFs allowed per chunk (chunk extensions beyond it count as abuse).
+CHUNK_LINE_ALLOWANCE = 64
 
 
 class _Stop(Exception):
     """Raised from a parser callback: parse nothing more on this connection."""
 
 
-def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
-    return len(url) + sum(len(n) + len(v) + 4 for n, v in headers) + 16
-
-
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(ClientIO):
     __slots__ = (
         "_buffered",
-        "_client_eof",
         "_draining",
+        "_framing_budget",
         "_head_first",
         "_head_later",
         "_head_open",
         "_headers",
         "_keep_alive",
-        "_lingering",
         "_parsing",
-        "_paused",
         "_slice_len",
         "_stash",
-        "_stopped",
-        "_timer",
         "_url",
-        "client_deadline",
-        "closed",
         "limits",
         "parser",
         "peer",
         "plane",
         "queue",
-        "transport",
-        "upstream_deadline",
-        "write_deadline",
-        "write_paused",
     )
 
     def __init__(self, plane: DataPlane) -> None:
+        super().__init__(plane.timeouts)
         self.plane = plane
         self.limits = plane.limits
-        self.transport: asyncio.Transport | None = None
         self.peer = Peer("", False)
         self.parser = httptools.HttpRequestParser(self)
         self.queue: deque[Exchange] = deque()
-        self.closed = False
-        self.write_paused = False
-        self.client_deadline = self.upstream_deadline = self.write_deadline = 0.0
-        self._timer = HEADER
-        self._paused = 0
         self._stash: deque[bytes] = deque()
         self._buffered = 0
-        self._stopped = False
         self._draining = False
         self._keep_alive = True
-        self._lingering = False
-        self._client_eof = False
         self._parsing: Exchange | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_open = False
         self._head_first = self._head_later = self._slice_len = 0
+        self._framing_budget = 0
 
     # ------------------------------------------------------------ asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -125,7 +101,11 @@ class ClientConnection(asyncio.Protocol):
             self._stash.append(data)
             self._pause(PAUSE_INPUT)
             return
-        rest = self._feed(data)
+        self.cork()
+        try:
+            rest = self._feed(data)
+        finally:
+            self.uncork()
         if rest is not None:
             self._stash.append(rest)
             self._pause(PAUSE_INPUT)
@@ -140,16 +120,9 @@ class ClientConnection(asyncio.Protocol):
             self._fail_parsing(RequestInvalid("client closed the connection mid-body"))
         return True
 
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        self.write_deadline = self.plane.loop.time() + self.limits.idle_timeout
+    def _writable(self, writable: bool) -> None:
         if self.queue:
-            self.queue[0].set_client_writable(False)
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        if self.queue:
-            self.queue[0].set_client_writable(True)
+            self.queue[0].set_client_writable(writable)
 
     # ------------------------------------------------------------ feeding the parser
     def _feed(self, data: bytes) -> bytes | None:
@@ -173,6 +146,8 @@ class ClientConnection(asyncio.Protocol):
     def _feed_slice(self, data: bytes | memoryview) -> None:
         if self._head_open:
             self._head_later += len(data)
+        elif self._parsing is not None:
+            self._framing_budget -= len(data)
         self._slice_len = len(data)
         try:
             self.parser.feed_data(data)
@@ -186,6 +161,9 @@ class ClientConnection(asyncio.Protocol):
         else:
             if self._head_open and self._head_later > self.limits.max_header_bytes:
                 self._reject(HeadersTooLarge("request head exceeds listen.limits.max_header_bytes"))
+            elif self._framing_budget < 0 and self._parsing is not None:
+                # Trailers (and chunk-size lines) are buffered by the parser until complete: cap them.
+                self._fail_parsing(HeadersTooLarge("chunk framing or trailers too large"))
 
     def _drain_stash(self) -> None:
         stash = self._stash
@@ -218,7 +196,12 @@ class ClientConnection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        if self._head_open:
+            self._headers.append((name.lower(), value))
+        # else: a trailer after a chunked body; never forwarded (its size is capped by the budget)
+
+    def on_chunk_header(self) -> None:
+        self._framing_budget += CHUNK_LINE_ALLOWANCE
 
     def on_headers_complete(self) -> None:
         self._head_open = False
@@ -228,9 +211,10 @@ class ClientConnection(asyncio.Protocol):
             self._reject(err)
             raise _Stop from None
         self._keep_alive = head.keep_alive
-        exchange = Exchange(self, head, self._context(head))
+        exchange = Exchange(self, head, request_context(self.plane, head, self._headers, self.peer))
         if head.has_body:
             self._parsing = exchange
+            self._framing_budget = self.limits.max_header_bytes if head.chunked else 1 << 62
             self._arm(NO_TIMER if head.expect_continue else BODY)
         else:
             self._arm(NO_TIMER)
@@ -241,6 +225,7 @@ class ClientConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         exchange = self._parsing
         if exchange is not None:
+            self._framing_budget += len(body)
             if self._timer == BODY:
                 self._arm(BODY)
             exchange.body_chunk(body)
@@ -261,48 +246,22 @@ class ClientConnection(asyncio.Protocol):
         if len(headers) > limits.max_headers:
             raise HeadersTooLarge("too many header fields", count=len(headers))
         max_bytes = limits.max_header_bytes
-        if self._head_first + self._head_later > max_bytes and _head_size(self._url, headers) > max_bytes:
+        if self._head_first + self._head_later > max_bytes and head_size(self._url, headers) > max_bytes:
             raise HeadersTooLarge("request head exceeds listen.limits.max_header_bytes")
         parser = self.parser
-        raw = parser.get_method()
-        head = parse_head(_METHODS.get(raw) or raw.decode(), parser.get_http_version(), self._url, headers)
+        head = parse_head(method_name(parser.get_method()), parser.get_http_version(), self._url, headers)
         if parser.should_upgrade():
             if head.has_body:
                 raise RequestInvalid("upgrade request with a body")
             head.keep_alive = False
         return head
 
-    def _context(self, head: RequestHead) -> RequestContext:
-        plane = self.plane
-        trace_id, traceparent = plane.ids.trace(head.traceparent)
-        return RequestContext(
-            head.method,
-            head.path,
-            self._headers,
-            host=head.host,
-            query=head.query,
-            client_ip=plane.client_ip(self.peer, head.xff),
-            request_id=plane.ids.request_id(head.request_id),
-            trace_id=trace_id,
-            traceparent=traceparent,
-            started_ns=perf_counter_ns(),
-        )
-
     def _reject(self, err: GatewayError) -> None:
         """Refuse the request being parsed (answered in turn, then the connection closes)."""
         self._stopped = True
         self._head_open = False
-        method = ""
-        if self._url:
-            raw = self.parser.get_method()
-            method = _METHODS.get(raw) or raw.decode("latin-1")
-        path = self._url.partition(b"?")[0][:1024].decode("latin-1")
-        head = RequestHead(method, True)
-        head.keep_alive = False
-        ctx = RequestContext(
-            method, path, [], client_ip=self.peer.ip, request_id=self.plane.ids.request_id(None),
-            started_ns=perf_counter_ns(),
-        )
+        method = method_name(self.parser.get_method()) if self._url else ""
+        head, ctx = refused_request(self.plane, method, self._url, self.peer)
         exchange = Exchange(self, head, ctx, broken=err)
         self._arm(NO_TIMER)
         self.queue.append(exchange)
@@ -327,14 +286,6 @@ class ClientConnection(asyncio.Protocol):
             self._reject(err)
 
     # ------------------------------------------------------------ used by exchanges
-    def write(self, data: bytes) -> None:
-        if not self.closed and self.transport is not None:
-            self.transport.write(data)
-
-    def writelines(self, parts: tuple[bytes, ...]) -> None:
-        if not self.closed and self.transport is not None:
-            self.transport.writelines(parts)
-
     def send_continue(self) -> None:
         self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if self._parsing is not None:
@@ -343,9 +294,6 @@ class ClientConnection(asyncio.Protocol):
     def closing_after(self, exchange: Exchange) -> bool:
         """Whether the response of ``exchange`` is this connection's last."""
         return self._draining and len(self.queue) <= 1
-
-    def arm_upstream(self, timeout: float) -> None:
-        self.upstream_deadline = self.plane.loop.time() + timeout
 
     def set_upstream_blocked(self, blocked: bool) -> None:
         if blocked:
@@ -365,7 +313,7 @@ class ClientConnection(asyncio.Protocol):
         queue = self.queue
         if queue and queue[0] is exchange:
             queue.popleft()
-        self.upstream_deadline = 0.0
+        self.upstream_timeout = 0.0
         if self.closed:
             return
         if exchange.close_after or (not queue and (self._draining or self._stopped)):
@@ -379,78 +327,20 @@ class ClientConnection(asyncio.Protocol):
             self.plane.loop.call_soon(self._drain_stash)
 
     # ------------------------------------------------------------ lifecycle
-    def close(self) -> None:
-        """Lingering close: send FIN after the responses, discard input until the client closes too.
-
-        A plain close with unread client bytes makes the kernel send RST, which can destroy the
-        response (a 413 or 400) before the client reads it.
-        """
-        self._stopped = True
-        transport = self.transport
-        if self.closed or self._lingering or transport is None:
-            return
-        if self._client_eof or not transport.can_write_eof():
-            transport.close()
-            return
-        self._lingering = True
-        transport.write_eof()
-        if self._paused:
-            self._paused = 0
-            transport.resume_reading()
-        self._arm(LINGER)
-
-    def abort(self) -> None:
-        self._stopped = True
-        if not self.closed and self.transport is not None:
-            self.transport.abort()
-
     def drain(self) -> None:
         """Graceful shutdown: finish what is queued, then close; idle connections close now."""
         self._draining = True
         if not self.queue and not self._head_open:
             self.close()
 
-    def check_timeouts(self, now: float) -> None:
-        if self.client_deadline and now >= self.client_deadline:
-            self._client_timed_out()
-        if self.write_paused:
-            if now >= self.write_deadline:
-                self.abort()
-        elif self.upstream_deadline and now >= self.upstream_deadline:
-            self.upstream_deadline = 0.0
-            if self.queue:
-                self.queue[0].upstream_timed_out()
-
-    def _client_timed_out(self) -> None:
-        kind = self._timer
-        self._arm(NO_TIMER)
-        if kind == LINGER and self.transport is not None:
-            self.transport.close()
-        elif kind == BODY and self._parsing is not None:
+    def _timed_out(self, kind: int) -> None:
+        if kind == BODY and self._parsing is not None:
             self._fail_parsing(RequestTimeout("request body stalled"))
         elif kind == HEADER and self._head_open:
             self._reject(RequestTimeout("request head not received in time"))
         elif not self.queue:
             self.close()
 
-    # ------------------------------------------------------------ timers and flow control
-    def _arm(self, kind: int) -> None:
-        self._timer = kind
-        if kind == NO_TIMER or self._paused:
-            self.client_deadline = 0.0  # suspended while we are the ones not reading
-        else:
-            self.client_deadline = self.plane.loop.time() + self.plane.timeouts[kind]
-
-    def _pause(self, reason: int) -> None:
-        if not self._paused and not self.closed and self.transport is not None:
-            self.transport.pause_reading()
-            self.client_deadline = 0.0
-        self._paused |= reason
-
-    def _resume(self, reason: int) -> None:
-        if not self._paused & reason:
-            return
-        self._paused &= ~reason
-        if not self._paused and not self.closed and self.transport is not None:
-            self.transport.resume_reading()
-            self._arm(self._timer)
+    def _upstream_timed_out(self) -> None:
+        if self.queue:
+            self.queue[0].upstream_timed_out()

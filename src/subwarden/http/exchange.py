@@ -145,7 +145,7 @@ class Exchange:
     # ------------------------------------------------------------ upstream connection
     def _connect(self, pool: UpstreamPool, reuse: bool) -> None:
         self.state = CONNECTING
-        self.conn.upstream_deadline = 0.0
+        self.conn.disarm_upstream()
         if not self._t0:
             self._t0 = perf_counter()
         upstream = pool.acquire() if reuse else None
@@ -299,6 +299,12 @@ class Exchange:
         self.conn.set_upstream_blocked(not writable)
         if writable:
             self.on_upstream_progress()
+
+    def cork_client(self) -> None:
+        self.conn.cork()
+
+    def uncork_client(self) -> None:
+        self.conn.uncork()
 
     def upstream_timed_out(self) -> None:
         self._drop_upstream()

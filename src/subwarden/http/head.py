@@ -67,6 +67,18 @@ class RequestHead:
         return self.method in _BODY_METHODS
 
 
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+
+
+def method_name(raw: bytes) -> str:
+    return _METHODS.get(raw) or raw.decode("latin-1")
+
+
+def head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """Approximate bytes of a request head (request line and header lines)."""
+    return len(url) + sum(len(n) + len(v) + 4 for n, v in headers) + 16
+
+
 def parse_head(method: str, version: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> RequestHead:
     """Check one request head; raise ``RequestInvalid`` / ``ExpectationFailed`` when it must be refused."""
     if version not in ("1.1", "1.0"):
@@ -87,7 +99,7 @@ def _read_target(head: RequestHead, url: bytes) -> None:
         raise RequestInvalid("request target is not origin-form or absolute-form")
     if b"#" in url:
         raise RequestInvalid("fragment in request target")
-    if _DOT_SEGMENT.search(path):
+    if (b"." in path or b"%" in path) and _DOT_SEGMENT.search(path):
         raise RequestInvalid("dot-segment in request path")
     head.path = path.decode("latin-1")
     head.query = query.decode("latin-1")
@@ -179,10 +191,23 @@ def _read_host(head: RequestHead, hosts: list[bytes]) -> None:
         if head.http11 and not head.host:
             raise RequestInvalid("HTTP/1.1 request without Host")
         return
-    if hosts[0] and not _HOST.fullmatch(hosts[0]):
+    if hosts[0] and not _valid_host(hosts[0]):
         raise RequestInvalid("invalid Host header")
     if not head.host:  # absolute-form authority wins over Host
         head.host = hosts[0].decode("latin-1")
+
+
+_VALID_HOSTS: dict[bytes, bool] = {}
+
+
+def _valid_host(host: bytes) -> bool:
+    """Host syntax check, remembered for the few distinct hosts a gateway sees (bounded)."""
+    known = _VALID_HOSTS.get(host)
+    if known is None:
+        known = _HOST.fullmatch(host) is not None
+        if len(_VALID_HOSTS) < 1024:
+            _VALID_HOSTS[host] = known
+    return known
 
 
 _SPECIAL = frozenset(

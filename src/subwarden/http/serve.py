@@ -27,6 +27,7 @@ log = logging.getLogger("subwarden.http")
 GatewayFactory = Callable[[], Gateway]
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 CRASH_LIMIT, CRASH_WINDOW = 5, 10.0
+PARENT_CHECK_SECONDS = 1.0
 
 
 def serve(config: GatewayConfig, build: GatewayFactory) -> int:
@@ -37,21 +38,33 @@ def serve(config: GatewayConfig, build: GatewayFactory) -> int:
 
 
 def run_worker(
-    config: GatewayConfig, build: GatewayFactory, *, port: int | None = None, reuse_port: bool = False
+    config: GatewayConfig,
+    build: GatewayFactory,
+    *,
+    port: int | None = None,
+    reuse_port: bool = False,
+    supervisor: int | None = None,
 ) -> int:
-    """One worker: its own event loop (uvloop), Gateway and listening socket."""
+    """One worker: its own event loop (uvloop), Gateway and listening socket.
+
+    With ``supervisor`` (its pid) the worker also drains and exits if that process disappears.
+    """
     try:
-        return uvloop.run(_worker(config, build, port, reuse_port))
+        return uvloop.run(_worker(config, build, port, reuse_port, supervisor))
     except Exception:
         log.exception("data plane worker failed")
         return 1
 
 
-async def _worker(config: GatewayConfig, build: GatewayFactory, port: int | None, reuse_port: bool) -> int:
+async def _worker(
+    config: GatewayConfig, build: GatewayFactory, port: int | None, reuse_port: bool, supervisor: int | None
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in _STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    if supervisor is not None:
+        _watch_parent(loop, supervisor, stop)
     listen = config.listen
     gateway = build()
     await gateway.start()
@@ -66,6 +79,14 @@ async def _worker(config: GatewayConfig, build: GatewayFactory, port: int | None
     finally:
         await gateway.close()
     return 0
+
+
+def _watch_parent(loop: asyncio.AbstractEventLoop, parent: int, stop: asyncio.Event) -> None:
+    """Orphaned workers (supervisor killed with SIGKILL) stop instead of serving forever."""
+    if os.getppid() != parent:
+        stop.set()
+    else:
+        loop.call_later(PARENT_CHECK_SECONDS, _watch_parent, loop, parent, stop)
 
 
 class Supervisor:
@@ -103,7 +124,7 @@ class Supervisor:
                 signal.signal(sig, signal.SIG_DFL)
             code = 1
             try:
-                code = run_worker(self.config, self.build, port=port, reuse_port=True)
+                code = run_worker(self.config, self.build, port=port, reuse_port=True, supervisor=self._pid)
             finally:
                 os._exit(code)
         self.children[pid] = slot

@@ -28,6 +28,8 @@ class ResponseSink(Protocol):
     def on_upstream_lost(self) -> None: ...
     def on_upstream_progress(self) -> None: ...
     def on_upstream_writable(self, writable: bool) -> None: ...
+    def cork_client(self) -> None: ...
+    def uncork_client(self) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -106,6 +108,13 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.got_bytes = True
         sink.on_upstream_progress()
+        sink.cork_client()
+        try:
+            self._feed(sink, data)
+        finally:
+            sink.uncork_client()
+
+    def _feed(self, sink: ResponseSink, data: bytes) -> None:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
