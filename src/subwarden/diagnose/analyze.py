@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from subwarden.diagnose import causes_identity as ident
@@ -13,6 +14,7 @@ from subwarden.diagnose.causes_env import compare_findings
 from subwarden.diagnose.evidence import Evidence
 from subwarden.diagnose.report import Finding
 
+log = logging.getLogger("subwarden.diagnose")
 Analysis = Callable[[Evidence], list[Finding]]
 
 ANALYSES: dict[str, Analysis] = {
@@ -66,14 +68,23 @@ def analyze(ev: Evidence) -> list[Finding]:
     if ev.code is None:
         findings += store.allowed(ev)
     else:
-        own = ANALYSES.get(ev.code, store.unexplained)(ev) or store.unexplained(ev)
+        own = _safely(ANALYSES.get(ev.code, store.unexplained), ev) or store.unexplained(ev)
         if findings:  # the environment explains it: drop the generic "not here" findings
             own = [f for f in own if f.id not in _GENERIC]
         findings += [f for f in own if f.id not in {x.id for x in findings}]
     for warning in WARNINGS:
-        findings += warning(ev)
+        findings += _safely(warning, ev)
     if ev.shadow:
         for f in findings:
             if f.severity == "cause":
                 f.severity = "warning"
     return findings
+
+
+def _safely(analysis: Analysis, ev: Evidence) -> list[Finding]:
+    """An analysis that trips over unexpected data must not cost the user the rest of the report."""
+    try:
+        return analysis(ev)
+    except Exception:  # noqa: BLE001
+        log.exception("diagnose: analysis %s failed", getattr(analysis, "__name__", analysis))
+        return []

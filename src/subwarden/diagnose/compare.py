@@ -80,4 +80,6 @@ async def _lookup(store: Any, attribute: str, key: str, timeout: float, cmp: Com
             return users
     except (GatewayError, TimeoutError) as exc:
         cmp.problems.append(f"lookup in the other store failed: {getattr(exc, 'code', 'store_timeout')}")
-        return []
+    except Exception as exc:  # noqa: BLE001 - a broken search must not stop the diagnosis
+        cmp.problems.append(f"lookup in the other store failed: {type(exc).__name__}")
+    return []

@@ -7,6 +7,7 @@ the evidence (by error code) and never stops the diagnosis.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from subwarden.diagnose.words import IDENTITY_CLAIMS, NON_IDENTITY_CLAIMS
 from subwarden.errors import GatewayError
 from subwarden.identity.stores.base import NearMiss, UserRecord, UserStore, create_store
 
+log = logging.getLogger("subwarden.diagnose")
 T = TypeVar("T")
 _NONE: list[UserRecord] = []
 _PREFIX_SEPARATORS = ("|", ":")
@@ -44,6 +46,9 @@ class Investigator:
             self.ev.investigation_errors.append(f"{what}: store_timeout")
         except NotImplementedError:
             pass
+        except Exception as exc:  # noqa: BLE001 - a broken search must not stop the diagnosis
+            log.warning("diagnose: %s failed with %s", what, type(exc).__name__)
+            self.ev.investigation_errors.append(f"{what}: {type(exc).__name__}")
         return default
 
     async def lookup(self, attribute: str, value: str) -> list[UserRecord]:
