@@ -85,6 +85,6 @@ def _safely(analysis: Analysis, ev: Evidence) -> list[Finding]:
     """An analysis that trips over unexpected data must not cost the user the rest of the report."""
     try:
         return analysis(ev)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("diagnose: analysis %s failed", getattr(analysis, "__name__", analysis))
         return []
