@@ -97,3 +97,12 @@ async def test_routes_forwarding_unknown_users_still_explain_the_near_miss(polic
     warnings = [f.id for f in report.findings if f.severity == "warning"]
     assert warnings[0] == "subject_case_mismatch"
     assert report.upstream is not None and report.upstream["anonymous"] is True
+
+
+async def test_malformed_subject_names_the_shape_or_the_json_type(backend: Backend) -> None:
+    shaped = config(backend.store(), issuers=[issuer(subject_shape={"kind": "uuid"})])
+    report = await run(shaped, mint(sub="alice"))
+    assert report.code == "subject_malformed"
+    assert "subject_shape: uuid" in report.cause.explanation  # type: ignore[union-attr]
+    numeric = await run(config(backend.store()), mint(sub=42))
+    assert "a number (42), not a string" in numeric.cause.explanation  # type: ignore[union-attr]

@@ -30,18 +30,25 @@ def _scopes_for(claims: list[str]) -> str:
     return " ".join(sorted(scopes | {"openid"}))
 
 
+_JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+
+
 def subject_malformed(ev: Evidence) -> list[Finding]:
     claim = ev.detail.get("claim") or (ev.issuer.mapping[0].claim if ev.issuer else "sub")
     value = (ev.claims or {}).get(str(claim))
     shape = ev.issuer.subject_shape if ev.issuer else None
-    text = f"{claim} is {type(value).__name__} {q(value)}"
-    if shape is not None:
-        pattern = f" {q(shape.pattern)}" if shape.pattern else ""
-        text += f"; {ev.issuer_path}.subject_shape expects {shape.kind}{pattern}"
-    fix = [f"Make the IdP emit {claim} as a string of the expected shape, or adjust {ev.issuer_path}.subject_shape."]
-    if isinstance(value, str) and value != value.strip():
-        text += ". It has surrounding whitespace"
-        fix.insert(0, f"Enable {ev.issuer_path}.normalization.trim: true (or fix the IdP mapper).")
+    if not isinstance(value, str):
+        text = f"{claim} is {_JSON_TYPES.get(type(value), type(value).__name__)} ({q(value)}), not a string"
+        fix = [f"Make the IdP emit {claim} as a JSON string (a mapper that converts the attribute to text)."]
+    else:
+        pattern = f" {q(shape.pattern)}" if shape and shape.pattern else ""
+        text = f"{claim} is {q(value)}: {ev.error.reason if ev.error else 'wrong shape'}"
+        if shape is not None:
+            text += f" ({ev.issuer_path}.subject_shape: {shape.kind}{pattern}, max_length {shape.max_length})"
+        fix = [f"Make the IdP emit {claim} in the expected shape, or adjust {ev.issuer_path}.subject_shape."]
+        if value != value.strip():
+            text += ". It has surrounding whitespace"
+            fix.insert(0, f"Enable {ev.issuer_path}.normalization.trim: true (or fix the IdP mapper).")
     return [Finding("subject_malformed", f"The subject claim {claim} is malformed", text + ".", fix,
                     {"claim": claim, "type": type(value).__name__, "shape": shape.kind if shape else None})]
 
