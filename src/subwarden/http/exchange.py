@@ -292,8 +292,7 @@ class Exchange:
         )
 
     def on_upstream_progress(self) -> None:
-        if self._plan is not None:
-            self.conn.arm_upstream(self._plan.route.read_timeout)
+        self.conn.upstream_deadline = 0.0  # restart the read timer armed in _send
 
     def on_upstream_writable(self, writable: bool) -> None:
         self.conn.set_upstream_blocked(not writable)

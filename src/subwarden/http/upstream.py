@@ -137,15 +137,14 @@ class UpstreamConnection(asyncio.Protocol):
             self.sink.on_upstream_writable(True)
 
     # ------------------------------------------------------------ parser callbacks
-    def on_message_begin(self) -> None:
-        if self._complete:
-            self._dirty = True
-
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._head_done:
             self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self._complete:  # a second response nobody asked for
+            self._dirty = True
+            return
         status = self._parser.get_status_code()
         if status < 200:
             if status == 101:
