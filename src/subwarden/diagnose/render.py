@@ -39,11 +39,19 @@ def _header(report: Report) -> list[str]:
     ]
     token = report.token
     if token:
-        verified = "verified" if token.get("verified") else "NOT verified — shown as sent"
-        lines.append(f"token  {token.get('header', {}).get('alg', '?')} · {len(token.get('claim_names', []))} claims "
-                     f"({verified}); the token itself and its signature are never shown")
+        lines += _token_line(token)
     lines.append("")
     return lines
+
+
+def _token_line(token: dict[str, Any]) -> list[str]:
+    header = token.get("header") or {}
+    if token.get("shape") != "jws" or not header:
+        return [f"token  {token.get('shape')} — not a signed JWT; the token itself is never shown"]
+    verified = "verified" if token.get("verified") else "NOT verified, shown as sent"
+    names = ", ".join(token.get("claim_names") or []) or "none"
+    return _wrap(f"token  {header.get('alg', '?')} kid {header.get('kid') or 'none'} · claims ({verified}): {names} "
+                 "· the token and its signature are never shown", indent=7, lead="")
 
 
 def _stage(stage: StageResult, width: int, show_timings: bool) -> list[str]:
