@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 
-from diagnose_backends import Backend, PostgresBackend, SqliteBackend
+from diagnose_backends import Backend, LdapBackend, PostgresBackend, SqliteBackend
 from diagnose_kit import NOW, cause_ids, config, fix_text, mint, run
 
 from subwarden.clock import FrozenClock
@@ -126,3 +126,16 @@ async def test_user_hidden_by_the_lookup_filter_is_named_with_its_status(backend
     cause = report.cause
     assert cause is not None and "disabled since 2027-01-10T00:00:00+00:00" in cause.title
     assert "status_field" in fix_text(report)
+
+
+async def test_rejected_ldap_bind_is_an_auth_failure_not_a_missing_user(ldap_backend: LdapBackend) -> None:
+    options = {**ldap_backend.store()["ldap"], "bind_password": "not-the-password"}
+    report = await run(config(ldap_backend.store(ldap=options)), mint(sub="alice"))
+    assert (report.code, report.status, cause_ids(report)) == ("store_auth_failed", 503, ["store_auth_failed"])
+
+
+async def test_unreachable_ldap_names_the_probe_command(ldap_backend: LdapBackend) -> None:
+    port = closed_port()
+    report = await run(config(ldap_backend.store(url=f"ldap://127.0.0.1:{port}", timeout=1.0)), mint(sub="alice"))
+    assert cause_ids(report) == ["store_unreachable"]
+    assert f"ldapsearch -H ldap://127.0.0.1:{port} -x -b '' -s base" in fix_text(report)
