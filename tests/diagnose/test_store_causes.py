@@ -139,3 +139,27 @@ async def test_unreachable_ldap_names_the_probe_command(ldap_backend: LdapBacken
     report = await run(config(ldap_backend.store(url=f"ldap://127.0.0.1:{port}", timeout=1.0)), mint(sub="alice"))
     assert cause_ids(report) == ["store_unreachable"]
     assert f"ldapsearch -H ldap://127.0.0.1:{port} -x -b '' -s base" in fix_text(report)
+
+
+async def test_cached_user_deleted_since_is_flagged_while_still_let_through(backend: Backend) -> None:
+    clock = FrozenClock(NOW)
+    cfg = config(backend.store())
+    live = build_gateway(cfg, clock=clock)
+    token = mint(sub="ivy")
+    await backend.add("ivy", "ivy@example.com")
+    try:
+        first = request_context(DiagnoseRequest(token, path="/api/orders"))
+        first.facts = None
+        await live.pipeline.admit(first)  # type: ignore[misc]
+        assert first.error is None
+        await backend.remove("ivy")
+        clock.advance(20)
+        report = await run(cfg, token, live=live, clock=clock, at=None)
+        assert report.verdict == "allowed"
+        warning = next(f for f in report.findings if f.id == "stale_positive_cache")
+        assert warning.guide_cause == 4 and "no longer exists" in warning.title
+        assert warning.evidence["cache_age_s"] == 20
+        assert '"user_id": "ivy"' in warning.fix[0] and "/admin/cache/invalidate" in warning.fix[0]
+    finally:
+        await backend.remove("ivy")
+        await live.close()

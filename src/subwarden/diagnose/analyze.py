@@ -59,7 +59,7 @@ ANALYSES: dict[str, Analysis] = {
 _GENERIC = frozenset({"user_absent", "issuer_unknown"})
 
 #: Findings that hold whatever the outcome (warnings about drift and clocks).
-WARNINGS: tuple[Analysis, ...] = (subject.mapping_fallback, time.skew_warning)
+WARNINGS: tuple[Analysis, ...] = (subject.mapping_fallback, time.skew_warning, store.stale_positive_cache)
 
 
 def analyze(ev: Evidence) -> list[Finding]:

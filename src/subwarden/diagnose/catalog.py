@@ -26,7 +26,7 @@ _PAGES: dict[str, tuple[int | None, tuple[str, ...]]] = {
         "user_excluded_by_store_filter", "mapping_fallback", "live_gateway_differs",
     )),
     "missing-subject": (3, ("subject_missing",)),
-    "inactive-user": (4, ("user_disabled", "user_locked", "user_deleted", "token_revoked")),
+    "inactive-user": (4, ("user_disabled", "user_locked", "user_deleted", "token_revoked", "stale_positive_cache")),
     "environment-drift": (5, (
         "issuer_other_environment", "user_other_environment", "token_other_environment", "running_config_differs",
     )),

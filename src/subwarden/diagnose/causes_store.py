@@ -239,3 +239,32 @@ def unexplained(ev: Evidence) -> list[Finding]:
     return [Finding("unexplained", err.title if err else "Unexplained failure",
                     f"{err.reason if err else ''}. {err.hint if err else ''}", [], {"code": ev.code}, severity="cause")]
 
+
+
+def stale_positive_cache(ev: Evidence) -> list[Finding]:
+    """A user served from the cache whom the store now has deleted, deactivated or changed."""
+    cached, now = ev.user, ev.user_now
+    if cached is None or now is None or (len(now) == 1 and now[0].status == cached.status):
+        return []
+    state = "no longer exists" if not now else f"is now {now[0].status.value}" if len(now) == 1 else "is ambiguous"
+    age = ev.cache.age if ev.cache else None
+    ttl = ev.config.identity.cache.positive_ttl
+    revoke = {"user_id": cached.user_id, "issuer": (ev.claims or {}).get("iss"), "before": int(ev.now)}
+    return [Finding(
+        "stale_positive_cache", f"The cached user {state} in the store",
+        f"User {q(cached.user_id)} was served from the cache ({cached.status.value}, cached "
+        f"{_age(age)} ago; positive_ttl {ttl:g} s), but the store says the user {state}. Until the entry expires "
+        "the gateway keeps letting this user's tokens through.",
+        [f"Invalidate now: {admin_curl(ev, '/admin/cache/invalidate', {'user_id': cached.user_id})}",
+         f"Revoke the user's tokens: {admin_curl(ev, '/admin/revocations', revoke)}",
+         "Keep identity.cache.positive_ttl short where deactivations must bite quickly."],
+        {"user_id": cached.user_id, "cached_status": cached.status.value,
+         "store_now": [u.status.value for u in now], "cache_age_s": age},
+        severity="warning",
+    )]
+
+
+def _age(age: float | None) -> str:
+    from subwarden.diagnose.words import duration
+
+    return duration(age) if age is not None else "?"

@@ -89,6 +89,8 @@ class Evidence:
     lookups: list[Lookup] = field(default_factory=list)
     matches: list[Match] = field(default_factory=list)
     user: UserRecord | None = None
+    #: For a user served from the cache: what the store says now (None = not checked).
+    user_now: list[UserRecord] | None = None
     cache: CacheView | None = None
     store_identity: str | None = None
     self_test: SelfTestReport | None = None

@@ -82,6 +82,15 @@ class Investigator:
         finally:
             await store.close()
 
+    async def recheck_cached_user(self) -> None:
+        """A user answered from the cache: look the same key up in the store now (cache bypassed)."""
+        user = self.ev.user
+        lk = next((lk for lk in self.ev.lookups if self.ev.mapping_rule == f"{lk.claim}→{lk.attribute}"), None)
+        if user is None or lk is None:
+            return
+        none: list[UserRecord] = []
+        self.ev.user_now = await self._safe("cache recheck", partial(self.store.lookup, lk.attribute, lk.key), none)
+
     async def near_misses(self, lk: Lookup) -> None:
         none: list[NearMiss] = []
         misses = await self._safe("near misses", lambda: self.store.near_misses(lk.attribute, lk.key), none)

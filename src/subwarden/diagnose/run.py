@@ -157,6 +157,8 @@ async def investigate(store: UserStore, ev: Evidence) -> None:
         await search.other_claims()
     elif code in _STORE_CODES:
         await search.self_test()
+    elif ev.user is not None and ev.cache is not None and ev.cache.state in {"hit", "stale"}:
+        await search.recheck_cached_user()
 
 
 def _compare_json(ev: Evidence) -> dict[str, Any] | None:
