@@ -200,11 +200,12 @@ _ORDER = ("exact", "unfiltered", "casefold", "trimmed", "casefold_trimmed", "uni
 
 def user_not_found(ev: Evidence) -> list[Finding]:
     findings: list[Finding] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str, str] | None] = set()
     for m in sorted(ev.matches, key=lambda m: _ORDER.index(m.kind) if m.kind in _ORDER else len(_ORDER)):
         finding = _match_finding(ev, m)
-        if finding is not None and (finding.id, m.user.user_id) not in seen:
-            seen.add((finding.id, m.user.user_id))
+        key = (finding.id, m.user.user_id, m.claim or "", m.attribute) if finding is not None else None
+        if finding is not None and key not in seen:
+            seen.add(key)
             findings.append(finding)
     return findings or [user_absent(ev)]
 

@@ -90,11 +90,13 @@ def skew_warning(ev: Evidence) -> list[Finding]:
     if not ev.claims_verified or ev.code in _TIME_CODES or ev.failed_stage in {"extract", "verify", "validate"}:
         return []
     claims = ev.claims or {}
-    exp, nbf = as_epoch(claims.get("exp")), as_epoch(claims.get("nbf"))
+    exp, nbf, iat = (as_epoch(claims.get(name)) for name in ("exp", "nbf", "iat"))
     if exp is not None and ev.now > exp:
         gap = f"exp passed {duration(ev.now - exp)} ago"
     elif nbf is not None and ev.now < nbf:
         gap = f"nbf is {duration(nbf - ev.now)} ahead"
+    elif iat is not None and ev.now < iat:
+        gap = f"iat is {duration(iat - ev.now)} ahead"
     else:
         return []
     return [Finding(
