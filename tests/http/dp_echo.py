@@ -2,7 +2,8 @@
 
 Answers with JSON describing what it received (method, target, headers in order, body length and
 hash). Special paths shape the response: /chunked, /big, /slow, /slow-read, /stall-body,
-/close-mid, /close-now, /garbage, /status, /eof, /hop, /interim, /upstream-rid.
+/close-mid, /close-now, /drop-next (the next request on
+that connection is dropped unanswered), /garbage, /status, /eof, /hop, /interim, /upstream-rid.
 """
 
 from __future__ import annotations
@@ -174,11 +175,13 @@ async def respond(writer: asyncio.StreamWriter, req: Request, conn_id: int, body
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     conn_id = next(_conn_ids)
+    drop_next = False
     try:
         while True:
             req = await read_head(reader)
-            if req is None:
+            if req is None or drop_next:
                 break
+            drop_next = req.path == "/drop-next"
             slow = req.arg("read_delay", 0.0) if req.path == "/slow-read" else 0.0
             body_info = await read_body(reader, req, slow)
             keep = await respond(writer, req, conn_id, body_info)

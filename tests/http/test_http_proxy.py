@@ -108,13 +108,16 @@ async def test_connection_close_from_the_client_closes_after_the_response(gw: Ru
     await client.close()
 
 
-async def test_head_response_has_no_body_and_the_connection_stays_usable(gw: Running) -> None:
+async def test_head_response_has_no_body_and_both_connections_stay_usable(gw: Running) -> None:
     client = await RawClient.open(gw.port)
+    await client.send(get("/before-head"))
+    before = (await client.read_response()).json()["conn"]
     await client.send(get("/h", method="HEAD"))
     head = await client.read_response(head_request=True)
     assert head.status == 200 and int(head.header("content-length") or 0) > 0
     await client.send(get("/after-head"))
-    assert (await client.read_response()).json()["target"] == "/after-head"
+    after = (await client.read_response()).json()
+    assert after["target"] == "/after-head" and after["conn"] == before
     await client.close()
 
 

@@ -39,6 +39,26 @@ async def test_returns_502_when_the_upstream_closes_before_answering(gw: Running
     assert resp.status == 502
 
 
+async def test_retries_an_idempotent_request_once_when_a_reused_connection_was_dropped(gw: Running) -> None:
+    client = await RawClient.open(gw.port)
+    await client.send(get("/drop-next"))
+    first = (await client.read_response()).json()["conn"]
+    await client.send(get("/retried"))
+    resp = await client.read_response()
+    await client.close()
+    assert resp.status == 200 and resp.json()["conn"] != first
+
+
+async def test_does_not_retry_a_request_with_a_body(gw: Running) -> None:
+    client = await RawClient.open(gw.port)
+    await client.send(get("/drop-next"))
+    await client.read_response()
+    await client.send(get("/not-retried", method="POST", body=b"once"))
+    resp = await client.read_response()
+    await client.close()
+    assert resp.status == 502
+
+
 async def test_returns_502_when_the_upstream_sends_an_invalid_response(gw: Running) -> None:
     resp = await roundtrip(gw.port, get("/garbage"))
     assert resp.status == 502

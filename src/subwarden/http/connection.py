@@ -316,6 +316,7 @@ class ClientConnection(ClientIO):
         self.upstream_timeout = 0.0
         if self.closed:
             return
+        self._resume(PAUSE_UPSTREAM)  # that exchange's upstream will never report writable again
         if exchange.close_after or (not queue and (self._draining or self._stopped)):
             self.close()
             return

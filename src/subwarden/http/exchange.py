@@ -163,6 +163,9 @@ class Exchange:
             err = UpstreamTimeout("upstream connect timed out", target=pool.label)
         except OSError as exc:
             err = UpstreamUnavailable("upstream connect failed", target=pool.label, errno=exc.errno)
+        except Exception as exc:
+            log.error("upstream connect to %s failed unexpectedly", pool.label, exc_info=exc)
+            err = UpstreamUnavailable("upstream connect failed", target=pool.label, exception=type(exc).__name__)
         try:
             if self._gone or self.state != CONNECTING:
                 if err is None:
@@ -219,8 +222,8 @@ class Exchange:
                 upstream.writelines(chunk(data))
             else:
                 upstream.write(data)
-            if state == SENDING and self._plan is not None:
-                self.conn.arm_upstream(self._plan.route.read_timeout)
+            if state == SENDING:
+                self.on_upstream_progress()
         elif state < SENDING:
             self._buf.append(data)
             self._buffered += len(data)
