@@ -15,7 +15,7 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 def start_record(group: ProcessGroup, py_spy: str, pid: int, seconds: float, out: Path) -> Any:
     """py-spy record (raw collapsed stacks, subprocesses included) for ``seconds``; returns the Proc."""
-    cmd = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "250", "--function",
+    cmd = [py_spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--rate", "250",
            "--duration", str(max(1, int(seconds))), "--format", "raw", "--output", str(out)]
     return group.start("py-spy", cmd)
 
@@ -27,18 +27,20 @@ def wait(proc: Any, timeout: float) -> None:
         proc.popen.kill()
 
 
-def _short(frame: str) -> str:
+def _short(frame: str, with_line: bool = False) -> str:
     match = _FRAME.match(frame.strip())
     if not match:
         return frame.strip()
     where = match["file"].split("site-packages/")[-1].split("/src/")[-1]
-    return f"{match['func']} ({where})"
+    line = f":{match['line']}" if with_line and match["line"] else ""
+    return f"{match['func']} ({where}{line})"
 
 
 def summarize(raw: Path, limit: int = 15) -> dict[str, Any]:
-    """Top functions by self samples (leaf frame) and by inclusive samples (anywhere on the stack)."""
+    """Top functions by self samples (leaf frame), by inclusive samples (anywhere on the stack), and top lines."""
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    lines: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -47,15 +49,17 @@ def summarize(raw: Path, limit: int = 15) -> dict[str, Any]:
         count = int(count_text)
         if '";' in stack:  # drop the `process PID:"command line"` frame (its command line may span lines)
             stack = stack.split('";', 1)[1]
-        frames = [_short(f) for f in stack.split(";") if not f.startswith("process ")]
-        if not frames:
+        raw_frames = [f for f in stack.split(";") if not f.startswith("process ")]
+        if not raw_frames:
             continue
+        frames = [_short(f) for f in raw_frames]
         total += count
         self_time[frames[-1]] += count
+        lines[_short(raw_frames[-1], with_line=True)] += count
         for frame in set(frames):
             inclusive[frame] += count
 
     def top(counter: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": f, "pct": round(100.0 * n / total, 1)} for f, n in counter.most_common(limit)]
 
-    return {"samples": total, "self": top(self_time), "inclusive": top(inclusive)}
+    return {"samples": total, "self": top(self_time), "inclusive": top(inclusive), "lines": top(lines)}

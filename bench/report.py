@@ -144,8 +144,11 @@ def _extras(result: dict[str, Any]) -> list[str]:
         lines += [f"Cold user path: bench/stores/{cold['script']} failed: {cold.get('error')}", ""]
     profile = result.get("profile")
     if profile and profile.get("self"):
-        lines += [f"py-spy ({profile['samples']} samples, pinned, cached tokens) — top self time:", ""]
-        lines += [f"- {p['pct']}% {p['function']}" for p in profile["self"][:10]] + [""]
+        lines += [f"py-spy on subwarden ({profile['samples']} samples, pinned, cached tokens):", "",
+                  "| self % | function | inclusive % | function |", "|---:|---|---:|---|"]
+        pairs = zip(profile["self"][:12], profile["inclusive"][:12], strict=False)
+        lines += [f"| {s['pct']} | {s['function']} | {i['pct']} | {i['function']} |" for s, i in pairs]
+        lines.append("")
     for problem in result.get("problems", []):
         lines.append(f"- problem: {problem}")
     return lines
