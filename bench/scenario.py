@@ -69,7 +69,8 @@ def _measure_target(
     try:
         running = start_target(group, spec, layout, fx, upstream_port)
     except RuntimeError as exc:
-        outcome.problems.append(f"{label}: did not start: {str(exc).splitlines()[0]}")
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        outcome.problems.append(f"{label}: did not start: {lines[0]} … {lines[-1] if len(lines) > 1 else ''}")
         print(f"  {label}: did not start — see {fx.work / 'logs' / (spec.name + '.log')}", flush=True)
         return False
     try:
@@ -165,6 +166,6 @@ def _row(
     }
     print(f"  {layout.name:8} {mode:6} {spec.name:13} #{repeat} {r['rps']:>10,.0f} req/s  "
           f"p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms  errors {r['error_count']}  "
-          f"cpu {r['target_cpu_pct']:.0f}% load {row['load_cpu_pct'] or '-'}%"
+          f"cpu {r['target_cpu_pct']:.0f}% load {str(row['load_cpu_pct']) + '%' if row['load_cpu_pct'] else '-'}"
           f"{'  INVALID: ' + invalid if invalid else ''}", flush=True)
     return row
