@@ -99,7 +99,7 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [f"wrk: {settings['connections']} connections, {settings['duration']:g}s per run after "
               f"{settings['warmup']:g}s warm-up, {settings['repeats']} interleaved repeats, medians shown; "
               f"{settings['cached_tokens']:,} rotating RS256 tokens (cached) / {settings['new_tokens']:,} "
-              "never-repeated tokens (new).", ""]
+              f"never-repeated tokens (new). subwarden started by: {settings.get('subwarden_launcher', 'cli')}.", ""]
     lines += [*_runs_table(result["summary"]), ""]
     lines += ["| ratio (same run) | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v, 3)} |" for k, v in result["ratios"].items()] + [""]

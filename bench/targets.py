@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import sys
@@ -117,4 +118,11 @@ def _subwarden_command(
         public_jwks=fx.keys.public_jwks, users_db=fx.users_db, records_db=records,
     ))
     env = {"SUBWARDEN_ADMIN_TOKEN": secrets.token_urlsafe(24), "SUBWARDEN_SUBJECT_HASH_KEY": secrets.token_urlsafe(24)}
-    return [sys.executable, "-m", "subwarden", "serve", "--config", str(conf)], env
+    if subwarden_launcher() == "cli":
+        return [sys.executable, "-m", "subwarden", "serve", "--config", str(conf)], env
+    return [sys.executable, str(Path(__file__).with_name("launch_dataplane.py")), str(conf)], env
+
+
+def subwarden_launcher() -> str:
+    """``cli`` (subwarden serve) when it is importable, else the stop-gap data-plane launcher."""
+    return "cli" if importlib.util.find_spec("subwarden.serve") else "dataplane-fallback"
