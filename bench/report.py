@@ -35,8 +35,9 @@ def _median_of(items: list[dict[str, Any]]) -> dict[str, Any]:
         return round(statistics.median(values), 2) if values else None
 
     return {
-        "repeats": len(items), "valid_repeats": len(valid), "rps": med("rps"), "p50_ms": med("p50_ms"),
-        "p99_ms": med("p99_ms"), "errors": med("errors"), "target_cpu_pct": med("target_cpu_pct"),
+        "workers": items[0]["workers"], "repeats": len(items), "valid_repeats": len(valid),
+        "rps": med("rps"), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"), "errors": med("errors"),
+        "target_cpu_pct": med("target_cpu_pct"),
         "load_cpu_pct": med("load_cpu_pct") if all(r["load_cpu_pct"] is not None for r in valid) else None,
         "rps_each": [r["rps"] for r in items], "invalid_reasons": sorted({r["invalid"] for r in items if r["invalid"]}),
     }
@@ -60,8 +61,16 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, float | None]:
         out[f"{layout}/cached p99 subwarden ÷ nginx"] = _ratio(get(sw, "p99_ms"), nginx_p99)
     out["pinned/new subwarden ÷ haproxy"] = _ratio(get("pinned/new/subwarden"), get("pinned/new/haproxy"))
     out["unpinned/cached subwarden-2w ÷ subwarden-1w"] = _ratio(
-        get("unpinned/cached/subwarden-2w"), get("unpinned/cached/subwarden-1w"))
+        _subwarden_with(summary, 2), _subwarden_with(summary, 1))
     return out
+
+
+def _subwarden_with(summary: dict[str, dict[str, Any]], workers: int) -> float | None:
+    """Unpinned cached req/s of subwarden run with ``workers`` workers (``subwarden`` or ``subwarden-Nw``)."""
+    for key, s in summary.items():
+        if key.startswith("unpinned/cached/subwarden") and s["workers"] == workers and s["rps"] is not None:
+            return float(s["rps"])
+    return None
 
 
 def goals(ratio_values: dict[str, float | None], memory: dict[str, Any] | None,
@@ -149,6 +158,9 @@ def _extras(result: dict[str, Any]) -> list[str]:
         pairs = zip(profile["self"][:12], profile["inclusive"][:12], strict=False)
         lines += [f"| {s['pct']} | {s['function']} | {i['pct']} | {i['function']} |" for s, i in pairs]
         lines.append("")
+    if (result["machine"].get("cores") or 0) <= 2:
+        lines += ["Note: on a 2-core machine the unpinned layout shares both cores between the target, wrk and "
+                  "the upstream, so N-worker numbers (and 2 vs 1 workers) are bounded by the load generator too.", ""]
     for problem in result.get("problems", []):
         lines.append(f"- problem: {problem}")
     return lines
