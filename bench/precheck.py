@@ -106,6 +106,32 @@ def run_checks(port: int, checks: list[Check], auth: bool, retry_for: float = 10
     return results
 
 
+def metrics_check(admin_port: int) -> dict[str, Any]:
+    """After load: the control plane's /metrics answers and counts the requests it served."""
+    name = "metrics endpoint counts the requests"
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+        try:
+            conn.request("GET", "/metrics")
+            resp = conn.getresponse()
+            text = resp.read().decode(errors="replace")
+        finally:
+            conn.close()
+    except OSError as exc:
+        return {"check": name, "status": 0, "ok": False, "problem": f"no answer: {type(exc).__name__}"}
+    counted = any(_positive(line.rpartition(" ")[2]) for line in text.splitlines()
+                  if line.startswith("subwarden_requests_total"))
+    ok = resp.status == 200 and counted
+    return {"check": name, "status": resp.status, "ok": ok, "problem": None if ok else "no request counted"}
+
+
+def _positive(value: str) -> bool:
+    try:
+        return float(value) > 0
+    except ValueError:
+        return False
+
+
 def _first_answer(port: int, check: Check, retry_for: float) -> tuple[int, dict[str, Any]]:
     deadline = time.monotonic() + retry_for
     while True:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from load import Load, run_wrk
-from precheck import Check, run_checks
+from precheck import Check, metrics_check, run_checks
 from procs import ProcessGroup
 from targets import Fixtures, Layout, Running, TargetSpec, start_target, start_upstream
 
@@ -101,11 +101,20 @@ def _measure_running(
     if profiler is not None:
         profiler()
     outcome.runs.append(_row(layout, spec, "cached", repeat, running, cached))
+    if running.admin_port is not None and repeat == 0:
+        _check_metrics(running.admin_port, label, outcome)
     if with_new and settings.new_tokens is not None:
         seconds = _new_duration(settings, cached["rps"])
         new = run_wrk(running.port, _load(settings, layout, settings.new_tokens, seconds), running.proc.pid)
         outcome.runs.append(_row(layout, spec, "new", repeat, running, new))
     return running.proc.popen.poll() is None or _died(outcome, label)
+
+
+def _check_metrics(admin_port: int, label: str, outcome: Outcome) -> None:
+    result = metrics_check(admin_port)
+    outcome.prechecks[label].append(result)
+    if not result["ok"]:
+        outcome.problems.append(f"{label}: {result['check']}: {result['problem']}")
 
 
 def _warm_up(running: Running, layout: Layout, settings: Settings) -> bool:

@@ -71,6 +71,8 @@ class Running:
     proc: Proc
     port: int
     workers: int
+    #: subwarden's control plane (metrics) when it is served.
+    admin_port: int | None = None
 
 
 def start_upstream(group: ProcessGroup, fx: Fixtures, cpus: str | None) -> tuple[Proc, int]:
@@ -85,14 +87,15 @@ def start_upstream(group: ProcessGroup, fx: Fixtures, cpus: str | None) -> tuple
 def start_target(group: ProcessGroup, spec: TargetSpec, layout: Layout, fx: Fixtures, upstream_port: int) -> Running:
     workers = spec.workers or layout.workers
     port = free_port()
-    cmd, env = _command(spec, fx, port, upstream_port, workers)
+    admin_port = free_port() if spec.kind == "subwarden" and subwarden_launcher() == "cli" else None
+    cmd, env = _command(spec, fx, port, upstream_port, workers, admin_port)
     proc = group.start(spec.name, pinned(cmd, layout.target_cpus), env)
     wait_listening(proc, port, timeout=60.0)
-    return Running(spec, proc, port, workers)
+    return Running(spec, proc, port, workers, admin_port)
 
 
 def _command(
-    spec: TargetSpec, fx: Fixtures, port: int, upstream_port: int, workers: int,
+    spec: TargetSpec, fx: Fixtures, port: int, upstream_port: int, workers: int, admin_port: int | None,
 ) -> tuple[list[str], dict[str, str]]:
     if spec.kind == "nginx":
         conf = fx.work / "proxy.nginx.conf"
@@ -103,18 +106,18 @@ def _command(
         conf.write_text(confs.haproxy(port, upstream_port, workers, fx.keys.public_pem, fx.roles_map))
         return [tool_path("haproxy"), "-db", "-f", str(conf)], {}
     if spec.kind == "subwarden":
-        return _subwarden_command(spec, fx, port, upstream_port, workers)
+        return _subwarden_command(spec, fx, port, upstream_port, workers, admin_port or free_port())
     raise ValueError(f"unknown target kind {spec.kind!r}")
 
 
 def _subwarden_command(
-    spec: TargetSpec, fx: Fixtures, port: int, upstream_port: int, workers: int,
+    spec: TargetSpec, fx: Fixtures, port: int, upstream_port: int, workers: int, admin_port: int,
 ) -> tuple[list[str], dict[str, str]]:
     records = fx.work / f"records-{spec.name}.db"
     records.unlink(missing_ok=True)
     conf = fx.work / f"{spec.name}.yaml"
     conf.write_text(confs.subwarden(
-        port=port, admin_port=free_port(), upstream_port=upstream_port, workers=workers,
+        port=port, admin_port=admin_port, upstream_port=upstream_port, workers=workers,
         public_jwks=fx.keys.public_jwks, users_db=fx.users_db, records_db=records,
     ))
     env = {"SUBWARDEN_ADMIN_TOKEN": secrets.token_urlsafe(24), "SUBWARDEN_SUBJECT_HASH_KEY": secrets.token_urlsafe(24)}
