@@ -122,6 +122,7 @@ class Supervisor:
         if pid == 0:  # the worker
             for sig in _STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            os.environ["SUBWARDEN_WORKER_SLOT"] = str(slot)  # worker 0 runs the control plane
             code = 1
             try:
                 code = run_worker(self.config, self.build, port=port, reuse_port=True, supervisor=self._pid)

@@ -1,0 +1,5 @@
+"""`python -m subwarden` runs the CLI."""
+
+from subwarden.cli import main
+
+main()
