@@ -10,7 +10,7 @@ disclosure is configured.
     GatewayError
      ├── token failures (extract / verify / validate)  → 401, jwks_unavailable 503
      ├── identity failures (map / resolve)              → 401/403, store_* 503
-     ├── policy failures (revocation / authorize)       → 401/403/429
+     ├── policy failures (revocation / authorize)       → 401/403
      ├── routing and HTTP protocol failures             → 4xx
      └── upstream failures (proxy)                      → 502/504
 """
@@ -289,14 +289,6 @@ class InsufficientRole(GatewayError):
     hint = "The route requires roles/scopes/groups the user or token lacks."
 
 
-class RateLimited(GatewayError):
-    code = "rate_limited"
-    status = 429
-    stage = "authorize"
-    retry_after = 1
-    title = "Too many requests"
-    hint = "The caller exceeded the route's rate limit."
-
 
 # ---------------------------------------------------------------- routing and HTTP protocol
 class RouteNotFound(GatewayError):
@@ -317,11 +309,6 @@ class RequestInvalid(_HttpError):
     title = "Bad request"
     hint = "The request is not valid HTTP/1.1 (parse error, smuggling shape such as CL+TE, bad framing)."
 
-
-class HeaderValueInvalid(_HttpError):
-    code = "header_value_invalid"
-    title = "Bad request"
-    hint = "A header contains forbidden characters (CR, LF, NUL) or an invalid value."
 
 
 class HeadersTooLarge(_HttpError):
@@ -434,10 +421,8 @@ CATALOG: tuple[type[GatewayError], ...] = (
     StoreCircuitOpen,
     TokenRevoked,
     InsufficientRole,
-    RateLimited,
     RouteNotFound,
     RequestInvalid,
-    HeaderValueInvalid,
     HeadersTooLarge,
     BodyTooLarge,
     RequestTimeout,

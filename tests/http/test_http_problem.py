@@ -12,7 +12,7 @@ from subwarden.errors import (
     GatewayError,
     InsufficientRole,
     JwksUnavailable,
-    RateLimited,
+    StoreTimeout,
     TokenExpired,
     TokenMissing,
     UserDisabled,
@@ -74,7 +74,7 @@ def test_inactive_users_follow_the_policy_and_get_a_challenge_on_401(cls: type[G
     assert status == 401 and headers["www-authenticate"].endswith('error="invalid_token"')
 
 
-@pytest.mark.parametrize(("cls", "seconds"), [(JwksUnavailable, "5"), (RateLimited, "1")])
+@pytest.mark.parametrize(("cls", "seconds"), [(JwksUnavailable, "5"), (StoreTimeout, "5")])
 def test_retry_after_is_sent_when_the_class_has_one(cls: type[GatewayError], seconds: str) -> None:
     _, headers, _ = parse(problem_response(cls(), "r", ErrorPolicy()))
     assert headers["retry-after"] == seconds
