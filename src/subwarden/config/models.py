@@ -296,7 +296,7 @@ class RecordsConfig(Strict):
     batch_size: int = Field(512, ge=1, le=65_536, description="Records written per batch.")
     flush_interval: Seconds = Field(0.5, description="Seconds between flushes.")
     retention_days: float = Field(7.0, gt=0, description="Days records are kept in SQLite.")
-    keep_claims: list[str] = Field(default_factory=lambda: ["iss", "sub"], description="Non-secret claims kept in records for replay (personal data: document it).")
+    keep_claims: list[str] = Field(default_factory=lambda: ["iss", "sub"], description="Claims kept in records for replay, in addition to every issuer's mapping claims (personal data: see docs/records.md).")
 
 
 class AdminConfig(Strict):
@@ -316,6 +316,14 @@ class GatewayConfig(Strict):
     errors: ErrorPolicy = Field(default_factory=ErrorPolicy, description="How failures are answered.")
     records: RecordsConfig = Field(default_factory=RecordsConfig, description="Call records.")
     admin: AdminConfig = Field(default_factory=AdminConfig, description="Control plane.")
+
+    @property
+    def recorded_claims(self) -> tuple[str, ...]:
+        """Claims records keep: ``records.keep_claims`` plus every issuer's mapping claims (for replay)."""
+        names = list(self.records.keep_claims)
+        for issuer in self.issuers:
+            names += [rule.claim for rule in issuer.mapping if rule.claim not in names]
+        return tuple(names)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> GatewayConfig:

@@ -101,7 +101,7 @@ async def replay(gateway: Gateway, records: list[dict[str, Any]], since: float) 
 def _unrecorded(gateway: Gateway, claims: dict[str, Any]) -> set[str]:
     issuer = next((i for i in gateway.config.issuers if i.issuer == claims.get("iss")), None)
     wanted = {rule.claim for rule in issuer.mapping} if issuer else set()
-    return {c for c in wanted if c not in claims and c not in gateway.config.records.keep_claims}
+    return {c for c in wanted if c not in claims and c not in gateway.config.recorded_claims}
 
 
 async def _reevaluate(gateway: Gateway, pipeline: Pipeline, claims: dict[str, Any]) -> str | None:
