@@ -1,4 +1,4 @@
-"""Measurement, not a test: hot-path cost of ``record(ctx)`` (ns) and drain throughput (records/s).
+"""Measurement, not a test: hot-path cost of ``record(ctx)`` (ns), µs per record of each drain part, drain throughput.
 
 Run: ``.venv/bin/python tests/observe/measure_records.py`` (from the repository root).
 """
@@ -10,6 +10,7 @@ import io
 import os
 import tempfile
 import timeit
+from collections.abc import Callable
 from pathlib import Path
 from time import perf_counter, perf_counter_ns
 
@@ -19,12 +20,13 @@ from subwarden.identity.stores.base import UserRecord
 from subwarden.observe.metrics import GatewayMetrics
 from subwarden.observe.record_shape import RecordShaper
 from subwarden.observe.records import RecordWriter
-from subwarden.observe.sinks import Sink, SqliteSink, StdoutSink
+from subwarden.observe.sinks import RecordBatch, Sink, SqliteSink, StdoutSink, dump_row
 from subwarden.observe.subject_hash import SubjectHasher
 from subwarden.pipeline.context import RequestContext
 
 N_HOT = 1_000_000
 N_DRAIN = 100_000
+N_PARTS = 20_480
 
 
 class _Route:
@@ -92,9 +94,35 @@ async def drain_rate(sinks: list[Sink], metrics: GatewayMetrics | None) -> float
     return N_DRAIN / elapsed
 
 
+def per_record_us(run: Callable[[], object], n: int) -> float:
+    return min(timeit.repeat(run, number=1, repeat=3)) / n * 1e6
+
+
+def parts_us(tmp: Path) -> dict[str, float]:
+    """µs per record of each drain part, on 512-record batches (best of three)."""
+    contexts = [finished_ctx(i) for i in range(N_PARTS)]
+    shape, n = shaper(), len(contexts)
+    rows = [shape.row(ctx, 1.8e9, ctx.started_ns + 1000) for ctx in contexts]
+    spans = range(0, n, 512)
+    batches = [RecordBatch(rows[i:i + 512], [c.timings for c in contexts[i:i + 512]]) for i in spans]
+    sink, metrics = SqliteSink(tmp / "parts.db"), GatewayMetrics(process=False)
+    parts = {
+        "shape (row)": per_record_us(lambda: [shape.row(c, 1.8e9, c.started_ns + 1000) for c in contexts], n),
+        "  of which subject hash": per_record_us(lambda: [shape._hasher.hash(c.subject) for c in contexts], n),
+        "stdout JSON line": per_record_us(lambda: [dump_row(r) for r in rows], n),
+        "SQLite insert": per_record_us(lambda: [sink.write(b) for b in batches], n),
+        "metrics": per_record_us(lambda: [metrics.observe(b) for b in batches], n),
+    }
+    sink.close()
+    return parts
+
+
 async def main() -> None:
     accept, drop = hot_path_ns()
     print(f"record(ctx) hot path: {accept:.0f} ns accepted, {drop:.0f} ns when full (dropped, counted)")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, micros in parts_us(Path(tmp)).items():
+            print(f"{name}: {micros:.2f} µs/record")
     with tempfile.TemporaryDirectory() as tmp:
         cases: list[tuple[str, list[Sink], GatewayMetrics | None]] = [
             ("shape only", [], None),

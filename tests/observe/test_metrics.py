@@ -7,8 +7,9 @@ from observe_support import CtxFactory
 from subwarden.clock import FrozenClock
 from subwarden.errors import UserNotFound
 from subwarden.observe.metrics import GatewayMetrics, is_counter_key
-from subwarden.observe.record_shape import RecordShaper
+from subwarden.observe.record_shape import COLUMNS, RecordShaper, Row
 from subwarden.observe.records import RecordWriter
+from subwarden.observe.sinks import RecordBatch
 
 
 class CacheStats:
@@ -108,14 +109,23 @@ def test_counter_keys_are_recognised_by_name() -> None:
     assert not is_counter_key("store_breaker_consecutive_failures") and not is_counter_key("user_cache_inflight")
 
 
+def row(**fields: object) -> Row:
+    return tuple(fields.get(name) for name in COLUMNS)
+
+
 def test_histogram_buckets_are_cumulative_and_a_value_on_a_bound_counts_in_that_bucket() -> None:
     metrics = GatewayMetrics(process=False)
-    metrics.observe([
-        {"route": "api", "duration_us": 1000, "timings_us": {}},  # exactly the 0.001 bound
-        {"route": "api", "duration_us": 1001, "timings_us": {}},
-        {"route": "api", "duration_us": 60_000_000, "timings_us": {}},  # above the last bound
-    ])
+    metrics.observe(RecordBatch(
+        [
+            row(route="api", duration_us=1000),  # exactly the 0.001 bound
+            row(route="api", duration_us=1001),
+            row(route="api", duration_us=60_000_000),  # above the last bound
+        ],
+        [{"verify": 10_000}, {"verify": 10_001}, {}],  # ns; the first exactly on the 0.00001 bound
+    ))
     text = scrape(metrics)
+    assert 'subwarden_stage_duration_seconds_bucket{le="1e-05",stage="verify"} 1.0' in text
+    assert 'subwarden_stage_duration_seconds_bucket{le="2.5e-05",stage="verify"} 2.0' in text
     assert 'subwarden_request_duration_seconds_bucket{le="0.0005",route="api"} 0.0' in text
     assert 'subwarden_request_duration_seconds_bucket{le="0.001",route="api"} 1.0' in text
     assert 'subwarden_request_duration_seconds_bucket{le="0.0025",route="api"} 2.0' in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
 from pathlib import Path
 
@@ -11,11 +13,15 @@ from observe_support import CtxFactory, frozen_perf_ns
 from subwarden.clock import FrozenClock
 from subwarden.errors import TokenExpired, UserNotFound
 from subwarden.observe.query import RecordQuery, RecordReader
-from subwarden.observe.record_shape import RecordShaper
+from subwarden.observe.record_shape import COLUMNS, RecordShaper, Row
 from subwarden.observe.records import RecordWriter
-from subwarden.observe.sinks import RecordBatch, SqliteSink
+from subwarden.observe.sinks import RecordBatch, Sink, SqliteSink, StdoutSink
 
 DAY = 86_400.0
+
+
+def row(ts: float) -> Row:
+    return tuple(ts if name == "ts" else "{}" if name in ("timings_us", "claims") else None for name in COLUMNS)
 
 
 def count_rows(path: Path) -> int:
@@ -44,8 +50,8 @@ def test_rows_older_than_the_retention_are_pruned_on_a_later_write(
 
 def test_pruning_runs_at_most_once_per_interval(clock: FrozenClock, tmp_path: Path) -> None:
     sink = SqliteSink(tmp_path / "r.db", retention_days=1, clock=clock, prune_every=300)
-    sink.write(RecordBatch([{"ts": clock.now()}]))  # the first write prunes
-    sink.write(RecordBatch([{"ts": clock.now() - 2 * DAY}]))  # expired, but the next prune is not due yet
+    sink.write(RecordBatch([row(ts=clock.now())]))  # the first write prunes
+    sink.write(RecordBatch([row(ts=clock.now() - 2 * DAY)]))  # expired, but the next prune is not due yet
     assert count_rows(tmp_path / "r.db") == 2
     clock.advance(301)
     assert sink.prune_if_due() == 1
@@ -76,8 +82,8 @@ def test_a_query_filters_by_code_route_and_since_newest_first(filled_db: Path, c
 
 
 def test_a_query_is_plain_parametrized_sql() -> None:
-    sql, params = RecordQuery(since=5.0, code="x' OR 1=1 --", limit=10).to_sql()
-    assert sql == "SELECT record FROM records WHERE ts >= ? AND code = ? ORDER BY ts DESC, id DESC LIMIT ?"
+    sql, params = RecordQuery(since=5.0, code="x' OR 1=1 --", limit=10).to_sql("id")
+    assert sql == "SELECT id FROM records WHERE ts >= ? AND code = ? ORDER BY ts DESC, id DESC LIMIT ?"
     assert params == (5.0, "x' OR 1=1 --", 10)
 
 
@@ -92,3 +98,43 @@ def test_reading_a_missing_database_or_an_empty_one_gives_no_records(tmp_path: P
     assert RecordReader(tmp_path / "absent.db").query(RecordQuery()) == []
     sqlite3.connect(tmp_path / "empty.db").close()
     assert RecordReader(tmp_path / "empty.db").query(RecordQuery()) == []
+
+
+V1_TABLE = "CREATE TABLE records (id INTEGER PRIMARY KEY, ts REAL NOT NULL, code TEXT, route TEXT, request_id TEXT,"\
+    " subject_hash TEXT, user_id TEXT, record TEXT NOT NULL)"
+
+
+def test_a_version_1_table_is_read_as_it_is_and_set_aside_when_the_sink_first_writes(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "records.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(V1_TABLE)
+        conn.execute("INSERT INTO records (ts, request_id, record) VALUES (1, 'v1', '{\"request_id\": \"v1\"}')")
+    conn.close()
+    assert RecordReader(db).query(RecordQuery()) == [{"request_id": "v1"}]
+    writer = RecordWriter(shaper, [SqliteSink(db, clock=clock)], clock=clock, perf_ns=frozen_perf_ns(clock))
+    writer.record(make_ctx(request_id="v2"))
+    writer.flush_sync()
+    writer.sinks[0].close()
+    assert [r["request_id"] for r in RecordReader(db).query(RecordQuery())] == ["v2"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT request_id FROM records_v1").fetchall() == [("v1",)]
+    conn.close()
+
+
+def test_a_refused_request_reads_back_from_sqlite_exactly_as_stdout_wrote_it(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path
+) -> None:
+    db, stream = tmp_path / "records.db", io.StringIO()
+    sinks: list[Sink] = [SqliteSink(db, clock=clock), StdoutSink(stream)]
+    writer = RecordWriter(shaper, sinks, clock=clock, perf_ns=frozen_perf_ns(clock))
+    error = UserNotFound("no user", attribute="user_id", near_misses=[{"kind": "casefold", "n": 1.5}])
+    writer.record(make_ctx(error=error, mapping_fallback=True, anonymous=False, token_cache_hit=True))
+    writer.flush_sync()
+    sinks[0].close()
+    [stored] = RecordReader(db).query(RecordQuery())
+    assert stored == json.loads(stream.getvalue())
+    assert stored["detail"] == {"attribute": "user_id", "near_misses": [{"kind": "casefold", "n": 1.5}]}
+    assert (stored["mapping_fallback"], stored["token_cache_hit"], stored["anonymous"]) == (True, True, False)
+    assert stored["timings_us"] == {"route": 2, "verify": 45, "resolve": 120}

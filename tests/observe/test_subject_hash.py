@@ -31,6 +31,13 @@ def test_a_missing_subject_has_no_hash_and_a_non_string_subject_is_hashed_as_tex
     assert hasher.hash(42) == hasher.hash(42) != hasher.hash("x")
 
 
+def test_a_repeated_subject_gives_the_same_hash_from_the_cache_as_computed_fresh() -> None:
+    hasher = SubjectHasher(b"k" * 32)
+    first = [hasher.hash(f"user-{i % 3}") for i in range(9)]
+    assert first == [SubjectHasher(b"k" * 32).hash(f"user-{i % 3}") for i in range(9)]
+    assert hasher.hash(b"user-1") != hasher.hash("user-1")  # non-strings are hashed as text, uncached
+
+
 def test_a_short_key_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 16 bytes"):
         SubjectHasher(b"short")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter as Tally
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import itemgetter
+from typing import Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +22,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from subwarden.observe.histograms import BatchHistogram
+from subwarden.observe.record_shape import COL, Row
+from subwarden.observe.sinks import RecordBatch
 
 log = logging.getLogger("subwarden.observe.metrics")
 
@@ -32,6 +35,11 @@ COUNTER_WORDS = frozenset(
     {"hits", "misses", "coalesced", "evictions", "expired", "dropped", "written", "errors", "failures",
      "refetches", "fetches", "refreshes", "lookups", "requests", "opens", "opened", "rejected", "batches", "served"}
 )
+_ROUTE = COL["route"]
+_REQUEST_KEY = itemgetter(_ROUTE, COL["outcome"], COL["code"])
+_DURATION = itemgetter(COL["duration_us"])
+_UPSTREAM_MS = itemgetter(COL["upstream_ms"])
+_UPSTREAM_STATUS = itemgetter(COL["upstream_status"])
 #: Words that make a key a level even when it ends in a counter word (e.g. consecutive_failures).
 GAUGE_WORDS = frozenset({"consecutive", "current", "inflight"})
 
@@ -96,13 +104,13 @@ class GatewayMetrics:
         )
         self.duration = BatchHistogram(
             f"{PREFIX}_request_duration_seconds", "Request duration (gateway in to response done).", "route",
-            REQUEST_BUCKETS,
+            REQUEST_BUCKETS, unit=1e6,
         )
         self.stage_duration = BatchHistogram(
-            f"{PREFIX}_stage_duration_seconds", "Time spent in each pipeline stage.", "stage", STAGE_BUCKETS
+            f"{PREFIX}_stage_duration_seconds", "Time spent in each pipeline stage.", "stage", STAGE_BUCKETS, unit=1e9
         )
         self.upstream_duration = BatchHistogram(
-            f"{PREFIX}_upstream_duration_seconds", "Upstream response time.", "route", REQUEST_BUCKETS
+            f"{PREFIX}_upstream_duration_seconds", "Upstream response time.", "route", REQUEST_BUCKETS, unit=1e3
         )
         for histogram in (self.duration, self.stage_duration, self.upstream_duration):
             reg.register(histogram)
@@ -126,28 +134,39 @@ class GatewayMetrics:
         self.config_info.clear()
         self.config_info.labels(fingerprint).set(1)
 
-    def observe(self, records: Sequence[Mapping[str, Any]]) -> None:
+    def observe(self, batch: RecordBatch) -> None:
         """Count a batch of records (called by the record writer's drain, off the event loop)."""
-        requests: Tally[tuple[str, str, str]] = Tally()
-        upstream: Tally[tuple[str, str]] = Tally()
-        duration, stages, upstream_ms = self.duration, self.stage_duration, self.upstream_duration
-        with duration.lock, stages.lock, upstream_ms.lock:
-            for r in records:
-                route = r.get("route") or ""
-                requests[(route, r.get("outcome") or "", r.get("code") or "ok")] += 1
-                if r.get("duration_us") is not None:
-                    duration.observe(route, r["duration_us"] / 1e6)
-                for stage, micros in (r.get("timings_us") or {}).items():
-                    stages.observe(stage, micros / 1e6)
-                up = r.get("upstream") or {}
-                if up.get("status"):
-                    upstream[(route, str(up["status"]))] += 1
-                if up.get("ms") is not None:
-                    upstream_ms.observe(route, up["ms"] / 1000.0)
+        by_route: dict[str | None, list[Row]] = {}
+        for row in batch.rows:
+            by_route.setdefault(row[_ROUTE], []).append(row)
+        requests = Tally(map(_REQUEST_KEY, batch.rows))
+        with self.duration.lock, self.upstream_duration.lock:
+            for route, rows in by_route.items():
+                self._observe_route(route or "", rows)
+        self._observe_stages(batch.timings)
         for (route, outcome, code), count in requests.items():
-            self.requests.labels(route, outcome, code).inc(count)
-        for (route, status), count in upstream.items():
-            self.upstream.labels(route, status).inc(count)
+            self.requests.labels(route or "", outcome or "", code or "ok").inc(count)
+
+    def _observe_route(self, route: str, rows: list[Row]) -> None:
+        durations = [d for d in map(_DURATION, rows) if d is not None]
+        if durations:
+            self.duration.observe_many(route, durations)
+        upstream_ms = [ms for ms in map(_UPSTREAM_MS, rows) if ms is not None]
+        if upstream_ms:
+            self.upstream_duration.observe_many(route, upstream_ms)
+        for status, count in Tally(map(_UPSTREAM_STATUS, rows)).items():
+            if status:
+                self.upstream.labels(route, str(status)).inc(count)
+
+    def _observe_stages(self, timings: Sequence[Mapping[str, int]]) -> None:
+        # Requests of one route share their stage list: group by it, then transpose in C.
+        by_stages: dict[tuple[str, ...], list[Iterable[int]]] = {}
+        for stage_ns in timings:
+            by_stages.setdefault(tuple(stage_ns), []).append(stage_ns.values())
+        with self.stage_duration.lock:
+            for stages, values in by_stages.items():
+                for stage, column in zip(stages, zip(*values, strict=True), strict=True):
+                    self.stage_duration.observe_many(stage, list(column))
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""

@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from subwarden.observe.record_shape import COLUMNS, IsoTime, row_to_record
+from subwarden.observe.sinks import is_v1_layout
+
 MAX_LIMIT = 1000
+ROW_COLUMNS = ", ".join(COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +31,8 @@ class RecordQuery:
         if not 1 <= self.limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
 
-    def to_sql(self) -> tuple[str, tuple[Any, ...]]:
-        """The SELECT this query runs (pure)."""
+    def to_sql(self, columns: str = ROW_COLUMNS) -> tuple[str, tuple[Any, ...]]:
+        """The SELECT of ``columns`` this query runs (pure)."""
         where: list[str] = []
         params: list[Any] = []
         if self.since is not None:
@@ -41,7 +45,7 @@ class RecordQuery:
                 params.append(value)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         params.append(self.limit)
-        return f"SELECT record FROM records{clause} ORDER BY ts DESC, id DESC LIMIT ?", tuple(params)
+        return f"SELECT {columns} FROM records{clause} ORDER BY ts DESC, id DESC LIMIT ?", tuple(params)
 
 
 class RecordReader:
@@ -53,9 +57,13 @@ class RecordReader:
     def query(self, q: RecordQuery) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
-        sql, params = q.to_sql()
+        time_text = IsoTime()  # this reader's own: the drain thread uses the shared one
         conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
         try:
+            if is_v1_layout(conn):  # written before the typed columns and not migrated yet
+                sql, params = q.to_sql("record")
+                return [json.loads(row[0]) for row in conn.execute(sql, params)]
+            sql, params = q.to_sql()
             rows = conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
@@ -63,4 +71,4 @@ class RecordReader:
             raise
         finally:
             conn.close()
-        return [json.loads(row[0]) for row in rows]
+        return [row_to_record(row, time_text) for row in rows]

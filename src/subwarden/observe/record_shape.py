@@ -1,12 +1,13 @@
-"""Turns a finished RequestContext into one call record (a JSON-safe dict). Never the raw token.
+"""Turns a finished RequestContext into one call record: a flat row (tuple) in ``COLUMNS`` order. Never the raw token.
 
-Runs in the record writer's worker thread, off the hot path. Kept claims
-(``records.keep_claims``) are personal data; everything free-form is scrubbed.
+Runs in the record writer's worker thread. Rows go to SQLite as they are; the documented JSON form
+(``row_to_record``) is built only for stdout and for readers. Free text and kept claims are scrubbed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,26 @@ from subwarden.observe.subject_hash import SubjectHasher
 from subwarden.pipeline.context import RequestContext
 
 RECORD_VERSION = 1
+
+#: The row layout (and the SQLite column order). detail, timings_us and claims hold JSON text.
+COLUMNS = (
+    "ts", "request_id", "trace_id", "route", "method", "path", "outcome", "code", "stage", "status",
+    "reason", "detail", "shadow_code", "issuer", "alg", "kid", "token_source", "token_cache_hit",
+    "mapping_claim", "mapping_rule", "mapping_fallback", "subject_hash", "user_id", "user_status",
+    "anonymous", "cache_state", "cache_age", "timings_us", "duration_us", "upstream_status",
+    "upstream_target", "upstream_ms", "fingerprint", "claims",
+)
+Row = tuple[Any, ...]
+COL = {name: i for i, name in enumerate(COLUMNS)}
+_JSON_COLUMNS = ("detail", "timings_us", "claims")
+BOOL_COLUMNS = ("token_cache_hit", "mapping_fallback", "anonymous")
+_UPSTREAM = {"upstream_status": "status", "upstream_target": "target", "upstream_ms": "ms"}
+#: The documented field order of a record (docs/records.md).
+FIELDS = (
+    "v", "ts", "time", *COLUMNS[1:COL["timings_us"]], "timings_us", "duration_us", "upstream", "fingerprint", "claims"
+)
+_CACHE_SIZE = 4096
+_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
 def issuer_label(issuer: Any) -> str | None:
@@ -39,74 +60,110 @@ def derive_outcome(ctx: RequestContext) -> str:
     return "anonymous" if ctx.anonymous else "allowed"
 
 
-class RecordShaper:
-    """Builds record dicts; holds the per-process constants (fingerprint, hash key, kept claims)."""
+class IsoTime:
+    """ISO 8601 UTC text with milliseconds; the date part is formatted once per second."""
 
-    __slots__ = ("_hasher", "_keep_claims", "_second", "_second_text", "fingerprint")
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last = (-1, "")  # one attribute, swapped whole: safe to share between threads
+
+    def __call__(self, ts: float) -> str:
+        second = int(ts)
+        last = self._last
+        if second != last[0]:
+            last = self._last = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        return f"{last[1]}.{int((ts - second) * 1000):03d}+00:00"
+
+
+class RecordShaper:
+    """Builds record rows; holds the per-process constants (fingerprint, hash key, kept claims) and small caches."""
+
+    __slots__ = ("_claims_text", "_hasher", "_issuers", "_keep_claims", "_timing_formats", "fingerprint")
 
     def __init__(self, *, fingerprint: str, hasher: SubjectHasher, keep_claims: Iterable[str] = ("iss", "sub")) -> None:
         self.fingerprint = fingerprint
         self._hasher = hasher
         # iss always: replay needs it to pick the issuer's mapping rules.
         self._keep_claims = ("iss", *(c for c in keep_claims if c != "iss"))
-        self._second = -1
-        self._second_text = ""
+        self._timing_formats: dict[tuple[str, ...], str] = {}
+        self._claims_text: dict[tuple[Any, ...], str] = {}
+        self._issuers: dict[int, tuple[Any, str | None]] = {}
+
+    def row(self, ctx: RequestContext, ts: float, ended_ns: int) -> Row:
+        """The record of ``ctx`` as a row, finished at wall time ``ts`` and ``perf_counter_ns`` ``ended_ns``."""
+        error, user, timings = ctx.error, ctx.user, ctx.timings
+        formats = self._timing_formats.get(tuple(timings)) or self._timing_format(tuple(timings))
+        return (
+            round(ts, 6), ctx.request_id or None, ctx.trace_id or None,
+            ctx.route.name if ctx.route is not None else None, ctx.method, scrub_text(ctx.path.split("?", 1)[0]),
+            ctx.outcome or derive_outcome(ctx),
+            error.code if error is not None else None, ctx.failed_stage,
+            ctx.status or (error.status if error is not None else 0),
+            scrub_text(error.reason) if error is not None else None,
+            _dump(scrub_value(error.detail)) if error is not None and error.detail else None,
+            ctx.shadow_error.code if ctx.shadow_error is not None else None,
+            self._issuer_label(ctx.issuer), ctx.alg, scrub_text(ctx.kid) if ctx.kid else None,
+            # bool → int: sqlite3 binds an exact int directly but looks up an adapter for a bool.
+            ctx.token_source, int(ctx.token_cache_hit), ctx.mapping_claim, ctx.mapping_rule, int(ctx.mapping_fallback),
+            self._hasher.hash(ctx.subject),
+            user.user_id if user is not None else None, str(user.status) if user is not None else None,
+            int(ctx.anonymous), ctx.cache_state, round(ctx.cache_age, 3) if ctx.cache_age is not None else None,
+            formats % tuple([ns // 1000 for ns in timings.values()]),
+            (ended_ns - ctx.started_ns) // 1000 if ctx.started_ns else None,
+            ctx.upstream_status or None, ctx.upstream_target, ctx.upstream_ms,
+            self.fingerprint, self._kept_claims(ctx.claims),
+        )
 
     def shape(self, ctx: RequestContext, ts: float, ended_ns: int) -> dict[str, Any]:
-        """The record of ``ctx``, finished at wall time ``ts`` and ``perf_counter_ns`` ``ended_ns``."""
-        error = ctx.error
-        return {
-            "v": RECORD_VERSION,
-            "ts": round(ts, 6),
-            "time": self._time_text(ts),
-            "request_id": ctx.request_id or None,
-            "trace_id": ctx.trace_id or None,
-            "route": ctx.route.name if ctx.route is not None else None,
-            "method": ctx.method,
-            "path": scrub_text(ctx.path.split("?", 1)[0]),
-            "outcome": derive_outcome(ctx),
-            "code": error.code if error is not None else None,
-            "stage": ctx.failed_stage,
-            "status": ctx.status or (error.status if error is not None else 0),
-            "reason": scrub_text(error.reason) if error is not None else None,
-            "detail": scrub_value(error.detail) if error is not None and error.detail else None,
-            "shadow_code": ctx.shadow_error.code if ctx.shadow_error is not None else None,
-            **self._identity_fields(ctx),
-            "timings_us": {name: ns // 1000 for name, ns in ctx.timings.items()},
-            "duration_us": (ended_ns - ctx.started_ns) // 1000 if ctx.started_ns else None,
-            "upstream": {"status": ctx.upstream_status or None, "target": ctx.upstream_target, "ms": ctx.upstream_ms},
-            "fingerprint": self.fingerprint,
-            "claims": self._kept_claims(ctx.claims),
-        }
+        """The record of ``ctx`` in its documented JSON form (tools and tests; the drain uses ``row``)."""
+        return row_to_record(self.row(ctx, ts, ended_ns))
 
-    def _time_text(self, ts: float) -> str:
-        """ISO 8601 UTC with milliseconds; the date part is formatted once per second."""
-        second = int(ts)
-        if second != self._second:
-            self._second = second
-            self._second_text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._second_text}.{int((ts - second) * 1000):03d}+00:00"
+    def _timing_format(self, stages: tuple[str, ...]) -> str:
+        # Stage names repeat: a %-template per stage list makes the JSON text in one formatting step.
+        if len(self._timing_formats) >= 64:
+            self._timing_formats.clear()
+        parts = ",".join(json.dumps(str(stage)).replace("%", "%%") + ":%d" for stage in stages)
+        fmt = self._timing_formats[stages] = "{" + parts + "}"
+        return fmt
 
-    def _identity_fields(self, ctx: RequestContext) -> dict[str, Any]:
-        user = ctx.user
-        return {
-            "issuer": issuer_label(ctx.issuer),
-            "alg": ctx.alg,
-            "kid": scrub_text(ctx.kid) if ctx.kid else None,
-            "token_source": ctx.token_source,
-            "token_cache_hit": ctx.token_cache_hit,
-            "mapping_claim": ctx.mapping_claim,
-            "mapping_rule": ctx.mapping_rule,
-            "mapping_fallback": ctx.mapping_fallback,
-            "subject_hash": self._hasher.hash(ctx.subject),
-            "user_id": user.user_id if user is not None else None,
-            "user_status": str(user.status) if user is not None else None,
-            "anonymous": ctx.anonymous,
-            "cache_state": ctx.cache_state,
-            "cache_age": round(ctx.cache_age, 3) if ctx.cache_age is not None else None,
-        }
+    def _issuer_label(self, issuer: Any) -> str | None:
+        known = self._issuers.get(id(issuer))
+        if known is not None and known[0] is issuer:
+            return known[1]
+        if len(self._issuers) >= 64:
+            self._issuers.clear()
+        label = issuer_label(issuer)
+        self._issuers[id(issuer)] = (issuer, label)  # holding the object keeps its id from being reused
+        return label
 
-    def _kept_claims(self, claims: dict[str, Any] | None) -> dict[str, Any]:
+    def _kept_claims(self, claims: dict[str, Any] | None) -> str:
         if not claims:
-            return {}
-        return {name: scrub_value(claims[name]) for name in self._keep_claims if name in claims}
+            return "{}"
+        kept = tuple([(name, claims[name]) for name in self._keep_claims if name in claims])
+        try:
+            text = self._claims_text.get(kept)
+        except TypeError:  # an unhashable claim value (list, object): not cached
+            return _dump({name: scrub_value(value) for name, value in kept})
+        if text is None:
+            if len(self._claims_text) >= _CACHE_SIZE:
+                self._claims_text.clear()
+            text = self._claims_text[kept] = _dump({name: scrub_value(value) for name, value in kept})
+        return text
+
+
+_iso_time = IsoTime()
+
+
+def row_to_record(row: Sequence[Any], time_text: IsoTime = _iso_time) -> dict[str, Any]:
+    """The documented record (docs/records.md) of a row, with every field."""
+    values = dict(zip(COLUMNS, row, strict=True))
+    for name in _JSON_COLUMNS:
+        text = values[name]
+        values[name] = json.loads(text) if text is not None else None
+    for name in BOOL_COLUMNS:
+        values[name] = bool(values[name])
+    values["upstream"] = {key: values.pop(column) for column, key in _UPSTREAM.items()}
+    values["v"] = RECORD_VERSION
+    values["time"] = time_text(values["ts"])
+    return {name: values[name] for name in FIELDS}

@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter_ns
-from typing import Any, Protocol
+from typing import Protocol
 
 from subwarden.clock import SYSTEM_CLOCK, Clock
-from subwarden.observe.record_shape import RecordShaper
-from subwarden.observe.sinks import Record, RecordBatch, Sink
+from subwarden.observe.record_shape import RecordShaper, Row
+from subwarden.observe.sinks import RecordBatch, Sink
 from subwarden.pipeline.context import RequestContext
 
 log = logging.getLogger("subwarden.observe.records")
@@ -28,7 +28,7 @@ _Item = tuple[RequestContext, int]
 
 
 class BatchObserver(Protocol):
-    def observe(self, records: Sequence[Mapping[str, Any]]) -> None: ...
+    def observe(self, batch: RecordBatch) -> None: ...
 
 
 class RecordWriter:
@@ -142,32 +142,34 @@ class RecordWriter:
             self._write_batch(batch)
 
     def _write_batch(self, items: list[_Item]) -> None:
-        records = self._shape_all(items)
-        batch = RecordBatch(records)
+        batch = self._shape_all(items)
         for sink in self.sinks:
             try:
                 sink.write(batch)
             except Exception as exc:  # noqa: BLE001 - a failing sink must not stop the others
                 self._sink_errors += 1
                 log.error(
-                    "record sink %s failed (%d records lost): %s", type(sink).__name__, len(records), type(exc).__name__
+                    "record sink %s failed (%d records lost): %s", type(sink).__name__, len(batch), type(exc).__name__
                 )
         if self.metrics is not None:
-            self.metrics.observe(records)
-        self._written += len(records)
+            self.metrics.observe(batch)
+        self._written += len(batch)
         self._batches += 1
 
-    def _shape_all(self, batch: list[_Item]) -> list[Record]:
-        records: list[Record] = []
-        shape = self.shaper.shape
+    def _shape_all(self, batch: list[_Item]) -> RecordBatch:
+        rows: list[Row] = []
+        timings: list[dict[str, int]] = []
+        row = self.shaper.row
         wall, perf = self._clock.now(), self._perf_ns()
         for ctx, ended_ns in batch:
             try:
-                records.append(shape(ctx, wall - (perf - ended_ns) / 1e9, ended_ns))
+                rows.append(row(ctx, wall - (perf - ended_ns) / 1e9, ended_ns))
             except Exception as exc:  # noqa: BLE001 - one odd context must not lose the batch
                 self._shape_errors += 1
                 log.error("could not shape a record (request %s): %s", ctx.request_id, type(exc).__name__)
-        return records
+            else:
+                timings.append(ctx.timings)
+        return RecordBatch(rows, timings)
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:

@@ -1,38 +1,57 @@
-"""Record sinks: stdout JSON lines and SQLite. Called from the writer's single worker thread only."""
+"""Record sinks: stdout JSON lines and SQLite (typed columns). Called from the writer's single worker thread only."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from subwarden.clock import SYSTEM_CLOCK, Clock
+from subwarden.observe.record_shape import BOOL_COLUMNS, COL, COLUMNS, RECORD_VERSION, IsoTime, Row
 
 Record = dict[str, Any]
+_ISO_TIME = IsoTime()
+_SCALARS = tuple(c for c in COLUMNS if c not in ("detail", "timings_us", "claims") and not c.startswith("upstream_"))
+_SCALAR_AT = tuple(COL[c] for c in _SCALARS)
+_DETAIL, _TIMINGS, _CLAIMS = COL["detail"], COL["timings_us"], COL["claims"]
+_UP_STATUS, _UP_TARGET, _UP_MS = COL["upstream_status"], COL["upstream_target"], COL["upstream_ms"]
+_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
-def dump_record(record: Record) -> str:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+def dump_row(row: Row) -> str:
+    """One record as a JSON line: the scalars in one encoding step, the JSON columns spliced in as they are."""
+    scalars = dict(zip(_SCALARS, [row[i] for i in _SCALAR_AT], strict=True))
+    for name in BOOL_COLUMNS:
+        scalars[name] = bool(scalars[name])
+    scalars["v"] = RECORD_VERSION
+    scalars["time"] = _ISO_TIME(row[0])
+    scalars["upstream"] = {"status": row[_UP_STATUS], "target": row[_UP_TARGET], "ms": row[_UP_MS]}
+    detail = row[_DETAIL]
+    return (
+        f'{_dump(scalars)[:-1]},"detail":{detail if detail is not None else "null"},'
+        f'"timings_us":{row[_TIMINGS]},"claims":{row[_CLAIMS]}}}'
+    )
 
 
 class RecordBatch:
-    """Records drained together; each is JSON-encoded at most once, whichever sinks need it."""
+    """Rows drained together, with each request's stage timings (ns) for metrics; JSON lines made at most once."""
 
-    __slots__ = ("__dict__", "records")
+    __slots__ = ("__dict__", "rows", "timings")
 
-    def __init__(self, records: Sequence[Record]) -> None:
-        self.records = records
+    def __init__(self, rows: Sequence[Row], timings: Sequence[Mapping[str, int]] = ()) -> None:
+        self.rows = rows
+        self.timings = timings
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.rows)
 
     @cached_property
     def lines(self) -> list[str]:
-        return [dump_record(r) for r in self.records]
+        return [dump_row(r) for r in self.rows]
 
 
 class Sink(Protocol):
@@ -58,31 +77,42 @@ class StdoutSink:
         (self._stream or sys.stdout).flush()
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
-    id INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    request_id TEXT,
-    route TEXT,
-    code TEXT,
-    outcome TEXT,
-    status INTEGER,
-    subject_hash TEXT,
-    user_id TEXT,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_ts ON records (ts);
-CREATE INDEX IF NOT EXISTS records_code_ts ON records (code, ts);
-CREATE INDEX IF NOT EXISTS records_route_ts ON records (route, ts);
-CREATE INDEX IF NOT EXISTS records_request_id ON records (request_id);
-CREATE INDEX IF NOT EXISTS records_subject_hash_ts ON records (subject_hash, ts);
-CREATE INDEX IF NOT EXISTS records_user_id_ts ON records (user_id, ts);
-"""
-
-_INSERT = (
-    "INSERT INTO records (ts, request_id, route, code, outcome, status, subject_hash, user_id, record)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_TYPES = {
+    "ts": "REAL NOT NULL", "status": "INTEGER", "token_cache_hit": "INTEGER", "mapping_fallback": "INTEGER",
+    "anonymous": "INTEGER", "cache_age": "REAL", "duration_us": "INTEGER", "upstream_status": "INTEGER",
+    "upstream_ms": "REAL", "claims": "TEXT NOT NULL", "timings_us": "TEXT NOT NULL",
+}
+#: Version 2 layout: one typed column per field (was: indexed columns + the whole record as JSON).
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS records (id INTEGER PRIMARY KEY, v INTEGER NOT NULL, "
+    + ", ".join(f"{c} {_TYPES.get(c, 'TEXT')}" for c in COLUMNS) + ")",
+    "CREATE INDEX IF NOT EXISTS records2_ts ON records (ts)",
+    "CREATE INDEX IF NOT EXISTS records2_code_ts ON records (code, ts)",
+    "CREATE INDEX IF NOT EXISTS records2_route_ts ON records (route, ts)",
+    "CREATE INDEX IF NOT EXISTS records2_request_id ON records (request_id)",
+    "CREATE INDEX IF NOT EXISTS records2_subject_hash_ts ON records (subject_hash, ts)",
+    "CREATE INDEX IF NOT EXISTS records2_user_id_ts ON records (user_id, ts)",
 )
+_INSERT = f"INSERT INTO records (v, {', '.join(COLUMNS)}) VALUES ({RECORD_VERSION}{', ?' * len(COLUMNS)})"
+
+
+def is_v1_layout(conn: sqlite3.Connection) -> bool:
+    """True when ``records`` is the version 1 table (the whole record as JSON in ``record``)."""
+    return any(col[1] == "record" for col in conn.execute("PRAGMA table_info(records)"))
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the table; a version 1 table is renamed ``records_v1`` (kept, no longer written or read)."""
+    conn.execute("BEGIN IMMEDIATE")  # workers share the file: one of them migrates
+    try:
+        if is_v1_layout(conn):
+            conn.execute("ALTER TABLE records RENAME TO records_v1")
+        for statement in SCHEMA:
+            conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -120,22 +150,15 @@ class SqliteSink:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path)
-            conn.executescript(SCHEMA)
+            create_schema(conn)
             self._conn = conn
         return self._conn
 
     def write(self, batch: RecordBatch) -> None:
         conn = self._connection()
-        rows = [
-            (
-                r["ts"], r.get("request_id"), r.get("route"), r.get("code"), r.get("outcome"),
-                r.get("status"), r.get("subject_hash"), r.get("user_id"), line,
-            )
-            for r, line in zip(batch.records, batch.lines, strict=True)
-        ]
         with conn:
             conn.execute("BEGIN")
-            conn.executemany(_INSERT, rows)
+            conn.executemany(_INSERT, batch.rows)
         self.prune_if_due()
 
     def prune_if_due(self) -> int:
