@@ -118,9 +118,10 @@ backend upstream
 
 def subwarden(
     *, port: int, admin_port: int, upstream_port: int, workers: int, public_jwks: Path, users_db: Path,
-    records_db: Path,
+    records_db: Path | None,
 ) -> str:
-    """subwarden as a user would run it: SQLite store, user cache, records and metrics on."""
+    """subwarden as a user would run it: SQLite store, user cache, records and metrics on (records_db=None:
+    records off, a diagnostic variant that shows what records cost)."""
     config: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": port, "workers": workers},
         "issuers": [{
@@ -133,7 +134,7 @@ def subwarden(
             "name": "bench", "match": {"path_prefix": "/"},
             "upstream": {"targets": [f"http://127.0.0.1:{upstream_port}"]},
         }],
-        "records": {"sqlite": str(records_db)},
+        "records": {"sqlite": str(records_db) if records_db else None},
         "admin": {"enabled": True, "host": "127.0.0.1", "port": admin_port},
     }
     return yaml.safe_dump(config, sort_keys=False)

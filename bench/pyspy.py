@@ -10,6 +10,7 @@ from typing import Any
 
 from procs import ProcessGroup
 
+_ENTRY = re.compile(r"subwarden/(cli|serve|http/serve|__main__)\.py")
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -62,4 +63,6 @@ def summarize(raw: Path, limit: int = 15) -> dict[str, Any]:
     def top(counter: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": f, "pct": round(100.0 * n / total, 1)} for f, n in counter.most_common(limit)]
 
-    return {"samples": total, "self": top(self_time), "inclusive": top(inclusive), "lines": top(lines)}
+    # Inclusive time is only informative below the entry points every sample passes through.
+    ours = Counter({f: n for f, n in inclusive.items() if "subwarden/" in f and not _ENTRY.search(f)})
+    return {"samples": total, "self": top(self_time), "inclusive": top(ours), "lines": top(lines)}

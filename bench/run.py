@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--layouts", default="pinned,unpinned", help="comma-separated subset of layouts")
     p.add_argument("--no-memory", action="store_true", help="skip the memory-per-user measurement")
     p.add_argument("--no-profile", action="store_true", help="skip py-spy on subwarden")
+    p.add_argument("--records-off-variant", action="store_true",
+                   help="also measure subwarden with records off (pinned): what records cost")
     p.add_argument("--no-cold", action="store_true", help="skip bench/stores (cold user path on PostgreSQL)")
     p.add_argument("--out", type=Path, default=None, help="results dir (default bench/results; smoke: --work)")
     p.add_argument("--work", type=Path, default=HERE / "results" / "tmp", help="keys, tokens, configs, logs")
@@ -78,6 +80,8 @@ def plan(args: argparse.Namespace) -> list[tuple[targets.Layout, list[targets.Ta
             specs.append(targets.subwarden_with(1))
             if layout.workers != 2:
                 specs.append(targets.subwarden_with(2))
+        if name == "pinned" and args.records_off_variant:
+            specs.append(targets.SUBWARDEN_NO_RECORDS)
         new = {"haproxy", "subwarden"} & wanted if name == "pinned" else set()
         out.append((layout, specs, new))
     return out

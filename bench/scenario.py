@@ -138,7 +138,7 @@ def _died(outcome: Outcome, label: str) -> bool:
 
 def _new_duration(settings: Settings, cached_rps: float) -> float:
     """Short enough that no token repeats: the new-token rate is at most the cached rate."""
-    fits = 0.85 * settings.new_token_count / max(cached_rps, 1.0)
+    fits = 0.6 * settings.new_token_count / max(cached_rps, 1.0)
     return float(max(1, min(round(settings.duration), int(fits))))
 
 

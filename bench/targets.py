@@ -44,11 +44,15 @@ class TargetSpec:
     kind: str
     auth: bool
     workers: int | None = None
+    records: bool = True
 
 
 NGINX = TargetSpec("nginx", "nginx", auth=False)
 HAPROXY = TargetSpec("haproxy", "haproxy", auth=True)
 SUBWARDEN = TargetSpec("subwarden", "subwarden", auth=True)
+
+
+SUBWARDEN_NO_RECORDS = TargetSpec("subwarden-norecords", "subwarden", auth=True, records=False)
 
 
 def subwarden_with(workers: int) -> TargetSpec:
@@ -118,7 +122,7 @@ def _subwarden_command(
     conf = fx.work / f"{spec.name}.yaml"
     conf.write_text(confs.subwarden(
         port=port, admin_port=admin_port, upstream_port=upstream_port, workers=workers,
-        public_jwks=fx.keys.public_jwks, users_db=fx.users_db, records_db=records,
+        public_jwks=fx.keys.public_jwks, users_db=fx.users_db, records_db=records if spec.records else None,
     ))
     env = {"SUBWARDEN_ADMIN_TOKEN": secrets.token_urlsafe(24), "SUBWARDEN_SUBJECT_HASH_KEY": secrets.token_urlsafe(24)}
     if subwarden_launcher() == "cli":
