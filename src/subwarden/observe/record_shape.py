@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from operator import floordiv
 from typing import Any
 
 from subwarden.observe.scrub import scrub_text, scrub_value
@@ -35,6 +36,9 @@ FIELDS = (
     "v", "ts", "time", *COLUMNS[1:COL["timings_us"]], "timings_us", "duration_us", "upstream", "fingerprint", "claims"
 )
 _CACHE_SIZE = 4096
+_ABSENT = object()
+#: Stage timings are ns; records show µs. Longer than any stage list.
+_THOUSANDS = (1000,) * 64
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
@@ -79,13 +83,14 @@ class IsoTime:
 class RecordShaper:
     """Builds record rows; holds the per-process constants (fingerprint, hash key, kept claims) and small caches."""
 
-    __slots__ = ("_claims_text", "_hasher", "_issuers", "_keep_claims", "_timing_formats", "fingerprint")
+    __slots__ = ("_absent", "_claims_text", "_hasher", "_issuers", "_keep_claims", "_timing_formats", "fingerprint")
 
     def __init__(self, *, fingerprint: str, hasher: SubjectHasher, keep_claims: Iterable[str] = ("iss", "sub")) -> None:
         self.fingerprint = fingerprint
         self._hasher = hasher
         # iss always: replay needs it to pick the issuer's mapping rules.
         self._keep_claims = ("iss", *(c for c in keep_claims if c != "iss"))
+        self._absent = (_ABSENT,) * len(self._keep_claims)
         self._timing_formats: dict[tuple[str, ...], str] = {}
         self._claims_text: dict[tuple[Any, ...], str] = {}
         self._issuers: dict[int, tuple[Any, str | None]] = {}
@@ -93,9 +98,10 @@ class RecordShaper:
     def row(self, ctx: RequestContext, ts: float, ended_ns: int) -> Row:
         """The record of ``ctx`` as a row, finished at wall time ``ts`` and ``perf_counter_ns`` ``ended_ns``."""
         error, user, timings = ctx.error, ctx.user, ctx.timings
-        formats = self._timing_formats.get(tuple(timings)) or self._timing_format(tuple(timings))
+        stages = tuple(timings)
+        formats = self._timing_formats.get(stages) or self._timing_format(stages)
         return (
-            round(ts, 6), ctx.request_id or None, ctx.trace_id or None,
+            ts, ctx.request_id or None, ctx.trace_id or None,
             ctx.route.name if ctx.route is not None else None, ctx.method, scrub_text(ctx.path.split("?", 1)[0]),
             ctx.outcome or derive_outcome(ctx),
             error.code if error is not None else None, ctx.failed_stage,
@@ -109,7 +115,7 @@ class RecordShaper:
             self._hasher.hash(ctx.subject),
             user.user_id if user is not None else None, str(user.status) if user is not None else None,
             int(ctx.anonymous), ctx.cache_state, round(ctx.cache_age, 3) if ctx.cache_age is not None else None,
-            formats % tuple([ns // 1000 for ns in timings.values()]),
+            formats % tuple(map(floordiv, timings.values(), _THOUSANDS)),
             (ended_ns - ctx.started_ns) // 1000 if ctx.started_ns else None,
             ctx.upstream_status or None, ctx.upstream_target, ctx.upstream_ms,
             self.fingerprint, self._kept_claims(ctx.claims),
@@ -120,6 +126,8 @@ class RecordShaper:
         return row_to_record(self.row(ctx, ts, ended_ns))
 
     def _timing_format(self, stages: tuple[str, ...]) -> str:
+        if len(stages) > len(_THOUSANDS):
+            raise ValueError(f"{len(stages)} stage timings: more than {len(_THOUSANDS)}")
         # Stage names repeat: a %-template per stage list makes the JSON text in one formatting step.
         if len(self._timing_formats) >= 64:
             self._timing_formats.clear()
@@ -140,16 +148,20 @@ class RecordShaper:
     def _kept_claims(self, claims: dict[str, Any] | None) -> str:
         if not claims:
             return "{}"
-        kept = tuple([(name, claims[name]) for name in self._keep_claims if name in claims])
+        values = tuple(map(claims.get, self._keep_claims, self._absent))
         try:
-            text = self._claims_text.get(kept)
+            text = self._claims_text.get(values)
         except TypeError:  # an unhashable claim value (list, object): not cached
-            return _dump({name: scrub_value(value) for name, value in kept})
+            return self._claims_json(values)
         if text is None:
             if len(self._claims_text) >= _CACHE_SIZE:
                 self._claims_text.clear()
-            text = self._claims_text[kept] = _dump({name: scrub_value(value) for name, value in kept})
+            text = self._claims_text[values] = self._claims_json(values)
         return text
+
+    def _claims_json(self, values: tuple[Any, ...]) -> str:
+        kept = zip(self._keep_claims, values, strict=True)
+        return _dump({name: scrub_value(value) for name, value in kept if value is not _ABSENT})
 
 
 _iso_time = IsoTime()
