@@ -158,7 +158,7 @@ def _extras(result: dict[str, Any]) -> list[str]:
         pairs = zip(profile["self"][:12], profile["inclusive"][:12], strict=False)
         lines += [f"| {s['pct']} | {s['function']} | {i['pct']} | {i['function']} |" for s, i in pairs]
         lines.append("")
-    if (result["machine"].get("cores") or 0) <= 2:
+    if (result["machine"].get("cores") or 0) <= 2 and any(k.startswith("unpinned/") for k in result["summary"]):
         lines += ["Note: on a 2-core machine the unpinned layout shares both cores between the target, wrk and "
                   "the upstream, so N-worker numbers (and 2 vs 1 workers) are bounded by the load generator too.", ""]
     for problem in result.get("problems", []):
