@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import sys
@@ -91,7 +90,7 @@ def start_upstream(group: ProcessGroup, fx: Fixtures, cpus: str | None) -> tuple
 def start_target(group: ProcessGroup, spec: TargetSpec, layout: Layout, fx: Fixtures, upstream_port: int) -> Running:
     workers = spec.workers or layout.workers
     port = free_port()
-    admin_port = free_port() if spec.kind == "subwarden" and subwarden_launcher() == "cli" else None
+    admin_port = free_port() if spec.kind == "subwarden" else None
     cmd, env = _command(spec, fx, port, upstream_port, workers, admin_port)
     proc = group.start(spec.name, pinned(cmd, layout.target_cpus), env)
     wait_listening(proc, port, timeout=60.0)
@@ -125,11 +124,9 @@ def _subwarden_command(
         public_jwks=fx.keys.public_jwks, users_db=fx.users_db, records_db=records if spec.records else None,
     ))
     env = {"SUBWARDEN_ADMIN_TOKEN": secrets.token_urlsafe(24), "SUBWARDEN_SUBJECT_HASH_KEY": secrets.token_urlsafe(24)}
-    if subwarden_launcher() == "cli":
-        return [sys.executable, "-m", "subwarden", "serve", "--config", str(conf)], env
-    return [sys.executable, str(Path(__file__).with_name("launch_dataplane.py")), str(conf)], env
+    return [sys.executable, "-m", "subwarden", "serve", "--config", str(conf)], env
 
 
 def subwarden_launcher() -> str:
-    """``cli`` (subwarden serve) when it is importable, else the stop-gap data-plane launcher."""
-    return "cli" if importlib.util.find_spec("subwarden.serve") else "dataplane-fallback"
+    """How subwarden is started: always `subwarden serve`, as users run it."""
+    return "cli"
