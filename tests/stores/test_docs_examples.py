@@ -25,7 +25,7 @@ def examples() -> list[tuple[str, str]]:
 
 
 def test_every_backend_page_has_a_complete_example() -> None:
-    assert {name for name, _ in examples()} >= {"postgresql.md", "mysql.md", "ldap.md", "http.md"}
+    assert {name for name, _ in examples()} >= {"sqlite.md", "postgresql.md", "mysql.md", "ldap.md", "http.md"}
 
 
 @pytest.mark.parametrize(("page", "block"), examples(), ids=[name for name, _ in examples()])
