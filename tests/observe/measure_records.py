@@ -110,7 +110,7 @@ def parts_us(tmp: Path) -> dict[str, float]:
         "shape (row)": per_record_us(lambda: [shape.row(c, 1.8e9, c.started_ns + 1000) for c in contexts], n),
         "  of which subject hash": per_record_us(lambda: [shape._hasher.hash(c.subject) for c in contexts], n),
         "stdout JSON line": per_record_us(lambda: [dump_row(r) for r in rows], n),
-        "SQLite insert": per_record_us(lambda: [sink.write(b) for b in batches], n),
+        "SQLite insert": per_record_us(lambda: ([sink.write(b) for b in batches], sink.flush()), n),
         "metrics": per_record_us(lambda: [metrics.observe(b) for b in batches], n),
     }
     sink.close()

@@ -203,6 +203,9 @@ class BrokenSink:
     def write(self, batch: RecordBatch) -> None:
         raise OSError("disk full")
 
+    def flush(self, force: bool = True) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

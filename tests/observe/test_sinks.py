@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from observe_support import CtxFactory, frozen_perf_ns
+from observe_support import CtxFactory, frozen_perf_ns, wait_for
 
 from subwarden.clock import FrozenClock
 from subwarden.errors import TokenExpired, UserNotFound
@@ -49,7 +49,7 @@ def test_rows_older_than_the_retention_are_pruned_on_a_later_write(
 
 
 def test_pruning_runs_at_most_once_per_interval(clock: FrozenClock, tmp_path: Path) -> None:
-    sink = SqliteSink(tmp_path / "r.db", retention_days=1, clock=clock, prune_every=300)
+    sink = SqliteSink(tmp_path / "r.db", retention_days=1, clock=clock, prune_every=300, commit_rows=1)
     sink.write(RecordBatch([row(ts=clock.now())]))  # the first write prunes
     sink.write(RecordBatch([row(ts=clock.now() - 2 * DAY)]))  # expired, but the next prune is not due yet
     assert count_rows(tmp_path / "r.db") == 2
@@ -138,3 +138,38 @@ def test_a_refused_request_reads_back_from_sqlite_exactly_as_stdout_wrote_it(
     assert stored["detail"] == {"attribute": "user_id", "near_misses": [{"kind": "casefold", "n": 1.5}]}
     assert (stored["mapping_fallback"], stored["token_cache_hit"], stored["anonymous"]) == (True, True, False)
     assert stored["timings_us"] == {"route": 2, "verify": 45, "resolve": 120}
+
+
+def test_rows_are_inserted_once_commit_rows_are_buffered_or_the_oldest_waited_the_interval(
+    clock: FrozenClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "r.db"
+    sink = SqliteSink(db, clock=clock, commit_rows=3, commit_interval=1.0)
+    sink.write(RecordBatch([row(ts=clock.now())] * 2))
+    assert RecordReader(db).query(RecordQuery()) == []
+    sink.write(RecordBatch([row(ts=clock.now())]))
+    assert count_rows(db) == 3
+    sink.write(RecordBatch([row(ts=clock.now())]))
+    sink.flush(force=False)
+    assert count_rows(db) == 3
+    clock.advance(1.0)
+    sink.flush(force=False)
+    assert count_rows(db) == 4
+    sink.write(RecordBatch([row(ts=clock.now())]))
+    sink.close()  # close inserts what is left
+    assert count_rows(db) == 5
+
+
+async def test_the_drain_inserts_buffered_rows_once_they_are_due_without_new_records(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "r.db"
+    sink = SqliteSink(db, clock=clock, commit_interval=1.0)
+    writer = RecordWriter(shaper, [sink], flush_interval=0.01, clock=clock, perf_ns=frozen_perf_ns(clock))
+    await writer.start()
+    writer.record(make_ctx())
+    await wait_for(lambda: writer.stats()["written"] == 1)
+    assert RecordReader(db).query(RecordQuery()) == []
+    clock.advance(1.0)
+    await wait_for(lambda: len(RecordReader(db).query(RecordQuery())) == 1)
+    await writer.close()

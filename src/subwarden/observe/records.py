@@ -126,6 +126,7 @@ class RecordWriter:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
             self._wake.clear()
             await self._flush(self._executor)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._flush_sinks, False)
             self._log_drops()
 
     async def _flush(self, executor: ThreadPoolExecutor) -> None:
@@ -140,6 +141,15 @@ class RecordWriter:
         while self._queue:
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_size))]
             self._write_batch(batch)
+        self._flush_sinks(True)
+
+    def _flush_sinks(self, force: bool) -> None:
+        for sink in self.sinks:
+            try:
+                sink.flush(force)
+            except Exception as exc:  # noqa: BLE001 - a failing sink must not stop the others
+                self._sink_errors += 1
+                log.error("record sink %s failed to flush: %s", type(sink).__name__, type(exc).__name__)
 
     def _write_batch(self, items: list[_Item]) -> None:
         batch = self._shape_all(items)

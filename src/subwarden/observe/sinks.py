@@ -58,6 +58,9 @@ class Sink(Protocol):
     def write(self, batch: RecordBatch) -> None:
         """Persist a batch; may block (it runs in a worker thread)."""
 
+    def flush(self, force: bool = True) -> None:
+        """Write out what the sink buffers: everything if ``force``, else only what is due."""
+
     def close(self) -> None:
         """Flush and release resources."""
 
@@ -72,6 +75,9 @@ class StdoutSink:
         stream = self._stream or sys.stdout
         stream.write("".join(line + "\n" for line in batch.lines))
         stream.flush()
+
+    def flush(self, force: bool = True) -> None:
+        pass  # every write is flushed
 
     def close(self) -> None:
         (self._stream or sys.stdout).flush()
@@ -129,7 +135,13 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 class SqliteSink:
-    """Records in a SQLite table with indexed columns; rows older than ``retention_days`` are pruned."""
+    """Records in a SQLite table with typed columns; rows older than ``retention_days`` are pruned.
+
+    Rows are buffered and inserted ``commit_rows`` at a time, or once the oldest has waited
+    ``commit_interval`` seconds: with six indexes, each transaction rewrites every index page it
+    touches, so larger transactions cost far less per row (measured: 29 → 18 µs from 512 to 2048 rows).
+    The write lock is held only while inserting, never while buffering (workers share the file).
+    """
 
     def __init__(
         self,
@@ -138,13 +150,19 @@ class SqliteSink:
         retention_days: float = 7.0,
         clock: Clock = SYSTEM_CLOCK,
         prune_every: float = 300.0,
+        commit_rows: int = 4096,
+        commit_interval: float = 1.0,
     ) -> None:
         self.path = Path(path)
         self._retention = retention_days * 86_400.0
         self._clock = clock
         self._prune_every = prune_every
+        self._commit_rows = commit_rows
+        self._commit_interval = commit_interval
         self._last_prune: float | None = None
         self._conn: sqlite3.Connection | None = None
+        self._pending: list[Row] = []
+        self._pending_since = 0.0
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -155,10 +173,25 @@ class SqliteSink:
         return self._conn
 
     def write(self, batch: RecordBatch) -> None:
+        self._connection()  # the table exists from the first batch on, even while rows wait
+        if not self._pending:
+            self._pending_since = self._clock.monotonic()
+        self._pending.extend(batch.rows)
+        self.flush(force=False)
+
+    def flush(self, force: bool = True) -> None:
+        """Insert the buffered rows (a failure loses them; the writer counts it as a sink error)."""
+        pending = self._pending
+        if not pending:
+            return
+        waited = self._clock.monotonic() - self._pending_since
+        if not (force or len(pending) >= self._commit_rows or waited >= self._commit_interval):
+            return
+        self._pending = []
         conn = self._connection()
         with conn:
             conn.execute("BEGIN")
-            conn.executemany(_INSERT, batch.rows)
+            conn.executemany(_INSERT, pending)
         self.prune_if_due()
 
     def prune_if_due(self) -> int:
@@ -175,6 +208,9 @@ class SqliteSink:
             return conn.execute("DELETE FROM records WHERE ts < ?", (cutoff,)).rowcount
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        try:
+            self.flush()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
