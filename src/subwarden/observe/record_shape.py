@@ -83,7 +83,7 @@ class IsoTime:
 class RecordShaper:
     """Builds record rows; holds the per-process constants (fingerprint, hash key, kept claims) and small caches."""
 
-    __slots__ = ("_absent", "_claims_text", "_hasher", "_issuers", "_keep_claims", "_timing_formats", "fingerprint")
+    __slots__ = ("_absent", "_claims_text", "_hasher", "_keep_claims", "_last_issuer", "_timing_formats", "fingerprint")
 
     def __init__(self, *, fingerprint: str, hasher: SubjectHasher, keep_claims: Iterable[str] = ("iss", "sub")) -> None:
         self.fingerprint = fingerprint
@@ -93,7 +93,7 @@ class RecordShaper:
         self._absent = (_ABSENT,) * len(self._keep_claims)
         self._timing_formats: dict[tuple[str, ...], str] = {}
         self._claims_text: dict[tuple[Any, ...], str] = {}
-        self._issuers: dict[int, tuple[Any, str | None]] = {}
+        self._last_issuer: tuple[Any, str | None] = (None, None)
 
     def row(self, ctx: RequestContext, ts: float, ended_ns: int) -> Row:
         """The record of ``ctx`` as a row, finished at wall time ``ts`` and ``perf_counter_ns`` ``ended_ns``."""
@@ -109,7 +109,8 @@ class RecordShaper:
             scrub_text(error.reason) if error is not None else None,
             _dump(scrub_value(error.detail)) if error is not None and error.detail else None,
             ctx.shadow_error.code if ctx.shadow_error is not None else None,
-            self._issuer_label(ctx.issuer), ctx.alg, scrub_text(ctx.kid) if ctx.kid else None,
+            self._last_issuer[1] if ctx.issuer is self._last_issuer[0] else self._issuer_label(ctx.issuer),
+            ctx.alg, scrub_text(ctx.kid) if ctx.kid else None,
             # bool → int: sqlite3 binds an exact int directly but looks up an adapter for a bool.
             ctx.token_source, int(ctx.token_cache_hit), ctx.mapping_claim, ctx.mapping_rule, int(ctx.mapping_fallback),
             self._hasher.hash(ctx.subject),
@@ -136,13 +137,9 @@ class RecordShaper:
         return fmt
 
     def _issuer_label(self, issuer: Any) -> str | None:
-        known = self._issuers.get(id(issuer))
-        if known is not None and known[0] is issuer:
-            return known[1]
-        if len(self._issuers) >= 64:
-            self._issuers.clear()
+        # Most requests name the issuer the previous one did; holding it keeps the identity check sound.
         label = issuer_label(issuer)
-        self._issuers[id(issuer)] = (issuer, label)  # holding the object keeps its id from being reused
+        self._last_issuer = (issuer, label)
         return label
 
     def _kept_claims(self, claims: dict[str, Any] | None) -> str:

@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cached_property
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -16,7 +17,7 @@ from subwarden.observe.record_shape import BOOL_COLUMNS, COL, COLUMNS, RECORD_VE
 Record = dict[str, Any]
 _ISO_TIME = IsoTime()
 _SCALARS = tuple(c for c in COLUMNS if c not in ("detail", "timings_us", "claims") and not c.startswith("upstream_"))
-_SCALAR_AT = tuple(COL[c] for c in _SCALARS)
+_scalar_values = itemgetter(*(COL[c] for c in _SCALARS))
 _DETAIL, _TIMINGS, _CLAIMS = COL["detail"], COL["timings_us"], COL["claims"]
 _UP_STATUS, _UP_TARGET, _UP_MS = COL["upstream_status"], COL["upstream_target"], COL["upstream_ms"]
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
@@ -24,7 +25,7 @@ _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 def dump_row(row: Row) -> str:
     """One record as a JSON line: the scalars in one encoding step, the JSON columns spliced in as they are."""
-    scalars = dict(zip(_SCALARS, [row[i] for i in _SCALAR_AT], strict=True))
+    scalars = dict(zip(_SCALARS, _scalar_values(row), strict=True))
     for name in BOOL_COLUMNS:
         scalars[name] = bool(scalars[name])
     scalars["v"] = RECORD_VERSION
