@@ -50,10 +50,13 @@ class Pipeline:
         return self._run_from(ctx, 0)
 
     def _run_from(self, ctx: RequestContext, start: int) -> Awaitable[None] | None:
+        # One clock read per stage boundary: a stage's end is the next stage's start.
         stages = self.stages
+        timings = ctx.timings
+        tracer = self.tracer
+        t0 = perf_counter_ns()
         for index in range(start, len(stages)):
             stage = stages[index]
-            t0 = perf_counter_ns()
             try:
                 pending = stage.run(ctx)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a coded error
@@ -61,7 +64,11 @@ class Pipeline:
                 return None
             if pending is not None:
                 return self._finish_async(ctx, index, pending, t0)
-            self._done(ctx, stage, t0)
+            t1 = perf_counter_ns()
+            timings[stage.name] = t1 - t0
+            if tracer is not None:
+                tracer.stage_done(stage.name, ctx, t1 - t0, None)
+            t0 = t1
         return None
 
     async def _finish_async(
