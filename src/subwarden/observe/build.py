@@ -30,7 +30,7 @@ def build_record_writer(
     """A writer for ``config.records``; also registers its stats with ``metrics`` if given."""
     rc = config.records
     key = load_subject_hash_key(config.identity.subject_hash_key_env, var_dir, environ)
-    shaper = RecordShaper(fingerprint=fingerprint, hasher=SubjectHasher(key), keep_claims=rc.keep_claims)
+    shaper = RecordShaper(fingerprint=fingerprint, hasher=SubjectHasher(key), keep_claims=config.recorded_claims)
     sinks: list[Sink] = []
     if rc.stdout:
         sinks.append(StdoutSink(stdout))
