@@ -50,6 +50,7 @@ def shown(value: Any) -> Any:
     return f"({type(value).__name__})"
 
 
+_PASSED_MAX = 65_536  # claim sets remembered as passed (the verified-token cache holds the dicts anyway)
 _MAX_DATE = 10**18  # beyond this no NumericDate is sane, and int + float could overflow
 
 
@@ -131,7 +132,7 @@ class CompiledRule:
 class ClaimPolicy:
     """An issuer's claim checks: required claims, exp/nbf/iat with leeway, audience, rules."""
 
-    __slots__ = ("audiences", "issuer", "leeway", "max_age", "required", "rules")
+    __slots__ = ("_passed", "audiences", "issuer", "leeway", "max_age", "required", "rules")
 
     def __init__(self, config: IssuerConfig) -> None:
         self.issuer = config.issuer
@@ -140,9 +141,26 @@ class ClaimPolicy:
         self.max_age = config.max_token_age
         self.audiences = frozenset(config.audiences)
         self.rules = tuple(CompiledRule.from_config(r) for r in config.claim_rules)
+        #: id(claims) → (claims, exp, nbf, iat) of claim sets that passed: only the clock can fail them now.
+        self._passed: dict[int, tuple[dict[str, Any], Any, Any, Any]] = {}
 
     def check(self, claims: dict[str, Any], now: float) -> None:
         """Raise the first failing check's catalog error; return None if every check holds."""
+        known = self._passed.get(id(claims))
+        if known is not None and known[0] is claims:
+            _, exp, nbf, iat = known
+            leeway = self.leeway
+            if (exp is None or now < exp + leeway) and (nbf is None or now + leeway >= nbf) and (
+                iat is None or (iat <= now + leeway and (self.max_age is None or now - iat <= self.max_age + leeway))
+            ):
+                return
+        self._check_all(claims, now)
+        passed = self._passed
+        if len(passed) >= _PASSED_MAX:
+            passed.clear()
+        passed[id(claims)] = (claims, claims.get("exp"), claims.get("nbf"), claims.get("iat"))
+
+    def _check_all(self, claims: dict[str, Any], now: float) -> None:
         for name in self.required:
             value = claims.get(name)
             if value is None:
