@@ -15,6 +15,8 @@ from subwarden.config.models import HeadersConfig
 from subwarden.identity.claims import claim_value
 from subwarden.pipeline.context import RequestContext
 
+_KNOWN_MAX = 65_536  # (route, user, claims, roles) header sets remembered
+_Known = tuple[Any, Any, Any, tuple[tuple[bytes, bytes], ...]]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -41,12 +43,31 @@ class EnrichStage:
         self.user_id_header = headers.user_id.encode("latin-1")
         self.roles_header = headers.roles.encode("latin-1")
         self.dropped = 0
+        #: (id route, id user, id claims, roles) → (route, user, claims, headers) for clean header sets.
+        self._known: dict[tuple[int, int, int, tuple[str, ...]], _Known] = {}
 
     def run(self, ctx: RequestContext) -> Awaitable[None] | None:
         user = ctx.user
         if ctx.anonymous or user is None:
             ctx.identity_headers = []
             return None
+        if ctx.facts is None:
+            route, claims = ctx.route, ctx.claims
+            key = (id(route), id(user), id(claims), ctx.roles)
+            known = self._known.get(key)
+            if known is not None and known[0] is route and known[1] is user and known[2] is claims:
+                ctx.identity_headers = list(known[3])
+                return None
+            if not self._build(ctx, user):  # a dropped value is counted per request: not remembered
+                if len(self._known) >= _KNOWN_MAX:
+                    self._known.clear()
+                self._known[key] = (route, user, claims, tuple(ctx.identity_headers))
+            return None
+        self._build(ctx, user)
+        return None
+
+    def _build(self, ctx: RequestContext, user: Any) -> int:
+        """Fill ``ctx.identity_headers``; returns how many values were dropped."""
         dropped: list[str] = []
         out: list[tuple[bytes, bytes]] = []
         self._add(out, dropped, self.user_id_header, user.user_id)
@@ -65,7 +86,7 @@ class EnrichStage:
             ctx.fact("enrich.dropped", dropped)
         if ctx.facts is not None:
             ctx.fact("enrich.headers", [name.decode("latin-1") for name, _ in out])
-        return None
+        return len(dropped)
 
     @staticmethod
     def _add(out: list[tuple[bytes, bytes]], dropped: list[str], name: bytes, value: str | None) -> None:

@@ -74,6 +74,9 @@ def shape_checker(shape: SubjectShape) -> Callable[[str], str | None]:
     return check
 
 
+_KNOWN_MAX = 65_536  # claim sets whose candidates are remembered
+
+
 class CompiledMapping:
     """One issuer's ordered rules; the shape kind applies to the first rule's claim, max_length to all."""
 
@@ -128,6 +131,8 @@ class MapSubjectStage:
 
     def __init__(self, issuers: Sequence[IssuerConfig]) -> None:
         self._mappings = {i.label: CompiledMapping(i) for i in issuers}
+        #: id(claims) → (claims, mapping, candidates): a cached token's claims map the same way every time.
+        self._known: dict[int, tuple[Mapping[str, Any], CompiledMapping, tuple[Candidate, ...]]] = {}
 
     def mapping_for(self, issuer: Any) -> CompiledMapping:
         mapping = self._mappings.get(issuer.label)
@@ -144,7 +149,7 @@ class MapSubjectStage:
             ctx.fact("map.claims_present", sorted(claims))
             ctx.fact("map.rules", [rule for _, _, rule in mapping.rules])
             ctx.fact("map.normalization", mapping.config.normalization.model_dump())
-        candidates = mapping.candidates(claims)
+        candidates = self._candidates(mapping, claims)
         ctx.candidates = candidates
         first = candidates[0]
         ctx.subject = first.raw
@@ -154,3 +159,13 @@ class MapSubjectStage:
         if ctx.facts is not None:
             ctx.fact("map.candidates", [{"rule": c.rule, "claim": c.claim, "key": c.key} for c in candidates])
         return None
+
+    def _candidates(self, mapping: CompiledMapping, claims: Mapping[str, Any]) -> tuple[Candidate, ...]:
+        known = self._known.get(id(claims))
+        if known is not None and known[0] is claims and known[1] is mapping:
+            return known[2]
+        candidates = mapping.candidates(claims)
+        if len(self._known) >= _KNOWN_MAX:
+            self._known.clear()
+        self._known[id(claims)] = (claims, mapping, candidates)
+        return candidates
