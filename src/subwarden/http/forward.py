@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from subwarden.errors import InternalError
 from subwarden.http.head import RequestHead
@@ -57,10 +58,12 @@ class Peer:
 
 
 class TargetPlan:
-    __slots__ = ("host_line", "label", "prefix", "target")
+    __slots__ = ("host_line", "label", "pool", "prefix", "target")
 
     def __init__(self, target: Target) -> None:
         self.target = target
+        #: The data plane's pool for this target, looked up once (``DataPlane.pool_for``).
+        self.pool: Any = None
         self.label = target.authority
         self.host_line = b"host: " + target.authority.encode("latin-1") + b"\r\n"
         self.prefix = target.path_prefix.encode("latin-1")

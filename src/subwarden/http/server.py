@@ -140,7 +140,10 @@ class DataPlane:
         return plan
 
     def pool_for(self, target: TargetPlan) -> UpstreamPool:
-        return self._pool(target.target.host, target.target.port, 256)
+        pool: UpstreamPool | None = target.pool
+        if pool is None:
+            pool = target.pool = self._pool(target.target.host, target.target.port, 256)
+        return pool
 
     def _pool(self, host: str, port: int, size: int) -> UpstreamPool:
         key = f"{host}:{port}"
