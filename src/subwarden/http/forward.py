@@ -42,6 +42,7 @@ MANAGED = frozenset(
         b"forwarded",
     }
 )
+_KNOWN_MAX = 16_384  # identity header sets remembered per route
 _UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -72,7 +73,7 @@ class TargetPlan:
 class RoutePlan:
     """Per-route forwarding data, precomputed at start-up; ``pick`` rotates the targets."""
 
-    __slots__ = ("_rotation", "drop", "route", "targets")
+    __slots__ = ("_drops", "_identity", "_rotation", "drop", "route", "targets")
 
     def __init__(self, route: Route, identity_names: frozenset[bytes] = frozenset()) -> None:
         self.route = route
@@ -82,9 +83,31 @@ class RoutePlan:
             drop |= {b"authorization"}
         self.drop = drop
         self._rotation = itertools.cycle(self.targets)
+        #: identity headers → (names to drop, their rendered lines); identity repeats per user.
+        self._identity: dict[tuple[tuple[bytes, bytes], ...], tuple[frozenset[bytes], bytes]] = {}
+        self._drops: dict[frozenset[bytes], frozenset[bytes]] = {}
 
     def pick(self) -> TargetPlan:
         return next(self._rotation)
+
+    def identity_part(self, identity: list[tuple[bytes, bytes]]) -> tuple[frozenset[bytes], bytes]:
+        """Names to drop from the client's headers and the identity header lines (checked once)."""
+        key = tuple(identity)
+        known = self._identity.get(key)
+        if known is None:
+            names = frozenset(name.lower() for name, _ in identity)
+            lines: list[bytes] = []
+            _append_identity(lines, identity)
+            drop = self._drops.get(names)
+            if drop is None:
+                if len(self._drops) >= _KNOWN_MAX:
+                    self._drops.clear()
+                drop = self._drops[names] = self.drop | names
+            known = (drop, b"".join(lines))
+            if len(self._identity) >= _KNOWN_MAX:
+                self._identity.clear()
+            self._identity[key] = known
+        return known
 
 
 def identity_names(routes: Iterable[Route]) -> frozenset[bytes]:
@@ -99,9 +122,12 @@ def request_head(plan: RoutePlan, target: TargetPlan, head: RequestHead, ctx: Re
         path += b"?" + ctx.query.encode("latin-1")
     out = [head.method.encode(), b" ", path, b" HTTP/1.1\r\n", target.host_line]
     identity = ctx.identity_headers
-    _copy_client_headers(out, ctx.headers, _dropped(plan, head, identity))
-    if identity:
-        _append_identity(out, identity)
+    drop, lines = plan.identity_part(identity) if identity else (plan.drop, b"")
+    if head.connection_tokens:
+        drop = drop | head.connection_tokens
+    _copy_client_headers(out, ctx.headers, drop)
+    if lines:
+        out.append(lines)
     _append_forwarding(out, head, ctx, peer)
     if head.chunked:
         out.append(b"transfer-encoding: chunked\r\n")
@@ -109,15 +135,6 @@ def request_head(plan: RoutePlan, target: TargetPlan, head: RequestHead, ctx: Re
         out.append(b"content-length: %d\r\n" % head.content_length)
     out.append(b"\r\n")
     return b"".join(out)
-
-
-def _dropped(plan: RoutePlan, head: RequestHead, identity: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    drop = plan.drop
-    if head.connection_tokens:
-        drop = drop | head.connection_tokens
-    if identity:
-        drop = drop | {name.lower() for name, _ in identity}
-    return drop
 
 
 def _copy_client_headers(out: list[bytes], headers: list[tuple[bytes, bytes]], drop: frozenset[bytes]) -> None:
