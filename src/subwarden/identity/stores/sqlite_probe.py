@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from subwarden.errors import GatewayError, StoreMisconfigured
 from subwarden.identity.stores import sqlite_sql as sql
+from subwarden.identity.stores._records import near_miss_kind, other_fields
 from subwarden.identity.stores.base import NearMiss, SelfTestReport, SelfTestStep, UserRecord, UserStatus
 
 if TYPE_CHECKING:
@@ -77,32 +78,12 @@ def near_misses(store: SqliteStore, attribute: str, value: str) -> list[NearMiss
         kind = near_miss_kind(user.matched_value or "", value)
         if kind is not None:
             found.append(NearMiss(kind, attribute, user.matched_value or "", user))
-    for other, column in _other_fields(store, attribute):
+    for other, column in other_fields(store.config, attribute):
         for user in _users(store, column, f"{sql.quote(column)} = ?", value):
             found.append(NearMiss("other_attribute", other, user.matched_value or value, user))
     return found
 
 
-def near_miss_kind(stored: str, value: str) -> str | None:
-    """How ``stored`` loosely equals ``value`` (None when equal or unrelated)."""
-    if stored == value:
-        return None
-    if stored.strip() == value.strip():
-        return "trimmed"
-    if stored.casefold() == value.casefold():
-        return "casefold"
-    if stored.strip().casefold() == value.strip().casefold():
-        return "casefold_trimmed"
-    return None
-
-
-def _other_fields(store: SqliteStore, attribute: str) -> list[tuple[str, str]]:
-    config = store.config
-    searched = config.lookup[attribute]
-    pairs = [(a, f) for a, f in config.lookup.items() if a != attribute and f != searched]
-    if config.id_field != searched and config.id_field not in {f for _, f in pairs}:
-        pairs.append((config.id_field, config.id_field))
-    return pairs
 
 
 def _users(store: SqliteStore, field: str, where: str, param: str) -> list[UserRecord]:
