@@ -38,15 +38,18 @@ class AdminRuntime:
             await stop_admin(self.server)
 
 
-def build_serving_gateway(config: GatewayConfig) -> Gateway:
-    """The gateway as `serve` runs it: records and metrics on, control plane in worker 0."""
+def build_serving_gateway(config: GatewayConfig, gateway: Gateway | None = None) -> Gateway:
+    """The gateway as `serve` runs it: records and metrics on, control plane in worker 0.
+
+    ``gateway`` is an already built (not started) pipeline to wire up instead of building anew.
+    """
     from subwarden.admin.wiring import admin_app_for_gateway
     from subwarden.diagnose.api import admin_diagnose
     from subwarden.observe.build import build_record_writer, register_gateway_stats
     from subwarden.observe.metrics import GatewayMetrics
     from subwarden.pipeline.build import build_gateway
 
-    gateway = build_gateway(config)
+    gateway = gateway or build_gateway(config)
     metrics = GatewayMetrics()
     metrics.set_fingerprint(gateway.fingerprint)
     writer = build_record_writer(config, gateway.fingerprint, metrics=metrics)
@@ -66,9 +69,12 @@ def run_gateway(config: GatewayConfig) -> int:
     from subwarden.pipeline.build import build_gateway
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:  # fail fast in the parent on config problems, before forking workers
-        build_gateway(config)
+    try:  # fail fast with a clean message on config problems, before any worker starts
+        checked = build_gateway(config)
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
+    if config.listen.workers <= 1:  # same process: serve the gateway just built
+        return serve(config, lambda: build_serving_gateway(config, checked))
+    # Forked workers build their own: nothing built before the fork is shared with them.
     return serve(config, lambda: build_serving_gateway(config))
