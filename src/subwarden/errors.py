@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+#: RFC 9457 ``type`` of every problem response: this base + the error's code.
+PROBLEM_TYPE_BASE = "https://subwarden.dev/errors/"
+
 
 class GatewayError(Exception):
     """Base of every catalogued failure."""

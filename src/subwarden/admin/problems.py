@@ -10,9 +10,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from subwarden.errors import GatewayError
+from subwarden.errors import PROBLEM_TYPE_BASE, GatewayError
 
-TYPE_BASE = "https://subwarden.dev/errors/"
+TYPE_BASE = PROBLEM_TYPE_BASE
 REALM = "subwarden-admin"
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:+=@/-]{1,128}")
 

@@ -8,9 +8,17 @@ from functools import lru_cache
 from http import HTTPStatus
 
 from subwarden.config.models import ErrorPolicy
-from subwarden.errors import GatewayError, InsufficientRole, UserDeleted, UserDisabled, UserLocked, UserNotFound
+from subwarden.errors import (
+    PROBLEM_TYPE_BASE,
+    GatewayError,
+    InsufficientRole,
+    UserDeleted,
+    UserDisabled,
+    UserLocked,
+    UserNotFound,
+)
 
-TYPE_BASE = "https://subwarden.dev/errors/"
+TYPE_BASE = PROBLEM_TYPE_BASE
 _INACTIVE = (UserDisabled, UserLocked, UserDeleted)
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:+=@/-]{1,128}")
 _QUOTED_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')
