@@ -1,0 +1,185 @@
+"""CPU per proxied request in-process, without sockets: the part of the cost that is subwarden's own Python.
+
+A real gateway (as `serve` builds it: records and metrics on) handles requests fed straight into its
+client connection objects; the upstream side is a pooled connection fed a canned response. Socket
+syscalls and the event loop are not in the number, so it is steady enough to compare one change
+with the next (the wrk runs in `run.py` remain the measurement that counts).
+
+    .venv/bin/python bench/hotpath.py [--requests 60000] [--records-off] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import pstats
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import uvloop
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from confs import subwarden as subwarden_conf  # noqa: E402
+from subwarden.config.loader import parse_config  # noqa: E402
+from subwarden.http.connection import ClientConnection  # noqa: E402
+from subwarden.http.server import DataPlane  # noqa: E402
+from subwarden.http.upstream import UpstreamConnection  # noqa: E402
+from subwarden.serve import build_serving_gateway  # noqa: E402
+from tokens import ensure_keys, read_tokens, token_file  # noqa: E402
+from users import user_ids, write_sqlite  # noqa: E402
+
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sun, 29 Nov 2026 09:21:01 GMT\r\n"
+    b"Content-Type: application/json\r\nContent-Length: 23\r\nConnection: keep-alive\r\n\r\n"
+    b'{"ok":true,"user":"u1"}'
+)
+
+
+class FakeTransport(asyncio.Transport):
+    """Collects writes; never blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: Any) -> None:
+        self.out.append(bytes(data))
+
+    def writelines(self, parts: Any) -> None:
+        self.out.append(b"".join(parts))
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.closed = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _config(work: Path, records: bool, users: int) -> Any:
+    keys = ensure_keys(work / "keys")
+    db = work / "users.db"
+    write_sqlite(db, user_ids(users))
+    text = subwarden_conf(
+        port=0, admin_port=0, upstream_port=9, workers=1, public_jwks=keys.public_jwks, users_db=db,
+        records_db=(work / "records.db") if records else None,
+    )
+    data = yaml.safe_load(text)
+    data["admin"]["enabled"] = False
+    return parse_config(data), keys
+
+
+async def _run(args: argparse.Namespace) -> None:
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "records.db").unlink(missing_ok=True)
+    config, keys = _config(work, not args.records_off, args.users)
+    tokens = read_tokens(token_file(keys, work, f"cached-{args.users}", user_ids(args.users)))
+    gateway = build_serving_gateway(config)
+    await gateway.start()
+    plane = DataPlane(gateway, config.listen)
+    plane.loop = asyncio.get_running_loop()
+    pool = next(iter(plane._pools.values()))
+    for _ in range(args.connections):
+        upstream = UpstreamConnection(pool)
+        upstream.connection_made(FakeTransport())
+        pool.release(upstream)
+    conns = []
+    for _ in range(args.connections):
+        conn = ClientConnection(plane)
+        conn.connection_made(FakeTransport())
+        conns.append(conn)
+    requests = [
+        b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer " + t.encode() + b"\r\n\r\n"
+        for t in tokens
+    ]
+    writer = gateway.runtimes[-1] if args.records_off else next(r for r in gateway.runtimes if hasattr(r, "flush_sync"))
+
+    def one(i: int) -> None:
+        conn = conns[i % len(conns)]
+        conn.data_received(requests[i % len(requests)])
+        exchange = conn.queue[0]
+        upstream = exchange.upstream
+        if upstream is None:
+            raise RuntimeError(f"request {i} not forwarded: {conn.transport.out[-1][:300]!r}")
+        upstream.data_received(RESPONSE)
+
+    def batch(start: int, n: int) -> None:
+        for i in range(start, start + n):
+            one(i)
+            if i % 512 == 511:
+                writer.flush_sync()
+                for c in conns:
+                    c.transport.out.clear()
+
+    for i in range(len(requests)):  # every token verified and every user cached once (awaiting the store)
+        conn = conns[i % len(conns)]
+        conn.data_received(requests[i])
+        for _ in range(1000):
+            if conn.queue[0].upstream is not None:
+                break
+            await asyncio.sleep(0.001)
+        conn.queue[0].upstream.data_received(RESPONSE)
+    writer.flush_sync()
+    await asyncio.sleep(0)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+    profiler = cProfile.Profile() if args.profile else None
+    t0 = time.process_time()
+    if profiler:
+        profiler.enable()
+    batch(len(requests), args.requests)
+    if profiler:
+        profiler.disable()
+    cpu = time.process_time() - t0
+    print(f"{args.requests} requests, records {'off' if args.records_off else 'on'}: "
+          f"{cpu / args.requests * 1e6:.1f} us CPU per request (in-process, no sockets)")
+    last = conns[(len(requests) + args.requests - 1) % len(conns)].transport.out
+    if args.show and last:
+        print(last[-1].decode("latin-1"))
+    if profiler:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+    await gateway.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--requests", type=int, default=60_000)
+    p.add_argument("--users", type=int, default=10_000)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--records-off", action="store_true", help="records.sqlite off (metrics still on)")
+    p.add_argument("--profile", action="store_true", help="cProfile the measured requests")
+    p.add_argument("--work", type=Path, default=HERE / "results" / "tmp" / "hotpath", help="keys, tokens, dbs")
+    p.add_argument("--show", action="store_true", help="print the last response")
+    args = p.parse_args()
+    uvloop.run(_run(args))
+
+
+if __name__ == "__main__":
+    main()
