@@ -31,6 +31,7 @@ from subwarden.config.loader import parse_config  # noqa: E402
 from subwarden.http.connection import ClientConnection  # noqa: E402
 from subwarden.http.server import DataPlane  # noqa: E402
 from subwarden.http.upstream import UpstreamConnection  # noqa: E402
+from subwarden.pipeline.context import RequestContext  # noqa: E402
 from subwarden.serve import build_serving_gateway  # noqa: E402
 from tokens import ensure_keys, read_tokens, token_file  # noqa: E402
 from users import user_ids, write_sqlite  # noqa: E402
@@ -147,6 +148,8 @@ async def _run(args: argparse.Namespace) -> None:
         conn.queue[0].upstream.data_received(RESPONSE)
     writer.flush_sync()
     await asyncio.sleep(0)
+    if args.plane_only:
+        _stub_admission(gateway, requests)
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
@@ -158,7 +161,8 @@ async def _run(args: argparse.Namespace) -> None:
     if profiler:
         profiler.disable()
     cpu = time.process_time() - t0
-    print(f"{args.requests} requests, records {'off' if args.records_off else 'on'}: "
+    what = "data plane only" if args.plane_only else f"records {'off' if args.records_off else 'on'}"
+    print(f"{args.requests} requests, {what}: "
           f"{cpu / args.requests * 1e6:.1f} us CPU per request (in-process, no sockets)")
     last = conns[(len(requests) + args.requests - 1) % len(conns)].transport.out
     if args.show and last:
@@ -168,12 +172,38 @@ async def _run(args: argparse.Namespace) -> None:
     await gateway.close()
 
 
+class _AdmittedStub:
+    """Admission replaced by copying a precomputed result: what is left is the data plane's own cost."""
+
+    def __init__(self, route: Any, identity: dict[bytes, list[tuple[bytes, bytes]]]) -> None:
+        self.route, self.identity = route, identity
+
+    def admit(self, ctx: Any) -> None:
+        ctx.route = self.route
+        ctx.identity_headers = self.identity[ctx.headers[1][1]]
+
+
+def _stub_admission(gateway: Any, requests: list[bytes]) -> None:
+    identity: dict[bytes, list[tuple[bytes, bytes]]] = {}
+    route = gateway.routes.routes[0]
+    for raw in requests:
+        auth = raw.split(b"Authorization: ", 1)[1].split(b"\r\n", 1)[0]
+        ctx = RequestContext("GET", "/bench", [(b"host", b"x"), (b"authorization", auth)], host="x")
+        pending = gateway.pipeline.admit(ctx)
+        if pending is not None or ctx.error is not None:
+            raise RuntimeError("warm-up left a token unadmitted")
+        identity[auth] = ctx.identity_headers
+    gateway.pipeline = _AdmittedStub(route, identity)
+    gateway.record = lambda ctx: None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=60_000)
     p.add_argument("--users", type=int, default=10_000)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--records-off", action="store_true", help="records.sqlite off (metrics still on)")
+    p.add_argument("--plane-only", action="store_true", help="admission and records stubbed: the data plane alone")
     p.add_argument("--profile", action="store_true", help="cProfile the measured requests")
     p.add_argument("--work", type=Path, default=HERE / "results" / "tmp" / "hotpath", help="keys, tokens, dbs")
     p.add_argument("--show", action="store_true", help="print the last response")

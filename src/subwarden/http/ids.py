@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import itertools
 import os
-import random
 import re
 
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+=@/-]{1,128}")
 _TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
+_ZERO_TRACE_TEXT = "0" * 32
+_ZERO_SPAN_TEXT = "0" * 16
+#: Fresh ids drawn per refill: one getrandom call and one hex conversion serve this many requests.
+_IDS_PER_DRAW = 512
+_ID_HEX = 48  # 32 hex digits of trace id + 16 of span id
 
 
 def valid_request_id(value: bytes) -> bool:
@@ -33,11 +37,22 @@ def parse_traceparent(value: bytes) -> tuple[str, str] | None:
 class IdSource:
     """Per-process id generator; create it after ``fork`` so workers never share a prefix."""
 
-    __slots__ = ("_counter", "_prefix")
+    __slots__ = ("_counter", "_hex", "_next", "_prefix")
 
     def __init__(self) -> None:
         self._prefix = os.urandom(6).hex()
         self._counter = itertools.count(1)
+        self._hex = ""
+        self._next = 0
+
+    def _fresh(self) -> str:
+        """48 random hex digits from the OS CSPRNG, drawn in bulk (slicing is ~5x cheaper than a draw each)."""
+        start = self._next
+        if start + _ID_HEX > len(self._hex):
+            self._hex = os.urandom(_IDS_PER_DRAW * _ID_HEX // 2).hex()
+            start = 0
+        self._next = start + _ID_HEX
+        return self._hex[start : start + _ID_HEX]
 
     def request_id(self, supplied: bytes | None) -> str:
         """The client's X-Request-ID if it is short and safe, else a new unique one."""
@@ -47,10 +62,15 @@ class IdSource:
 
     def trace(self, supplied: bytes | None) -> tuple[str, str]:
         """(trace_id, outgoing traceparent): keep a valid trace id, always a new parent span id."""
+        fresh = self._fresh()
+        span_id = fresh[32:]
+        if span_id == _ZERO_SPAN_TEXT:  # all zeros is invalid (W3C); one in 2**64
+            span_id = "0" * 15 + "1"
         parsed = parse_traceparent(supplied) if supplied is not None else None
         if parsed is None:
-            trace_id, flags = f"{random.getrandbits(128) or 1:032x}", "00"
-        else:
-            trace_id, flags = parsed
-        span_id = f"{random.getrandbits(64) or 1:016x}"
-        return trace_id, f"00-{trace_id}-{span_id}-{flags}"
+            trace_id = fresh[:32]
+            if trace_id == _ZERO_TRACE_TEXT:
+                trace_id = "0" * 31 + "1"
+            return trace_id, "00-" + trace_id + "-" + span_id + "-00"
+        trace_id, flags = parsed
+        return trace_id, "00-" + trace_id + "-" + span_id + "-" + flags

@@ -1,4 +1,8 @@
-"""The response head sent to the client: upstream headers minus hop-by-hop, re-framed for this client."""
+"""The response head sent to the client: upstream headers minus hop-by-hop, re-framed for this client.
+
+Header lines are classified as the parser reports them (one cached dict lookup per name) and the
+ones forwarded are rendered right away, so building the client's head is one join.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,19 @@ from subwarden.http.problem import status_line
 
 #: Body framing towards the client.
 NO_BODY, LENGTH, CHUNKED, UNTIL_CLOSE = 0, 1, 2, 3
-
-_DROP = HOP_BY_HOP | {b"content-length"}
+#: How a response header name is handled.
+_FORWARD, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _HOP, _REQUEST_ID = range(6)
+_SPECIAL_KINDS = {
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"connection": _CONNECTION,
+    b"x-request-id": _REQUEST_ID,
+}
+_NAME_KINDS: dict[bytes, int] = {}
+_NAME_KINDS_MAX = 4096  # distinct spellings remembered; the rest are classified each time
 _STATUS_LINES: dict[int, bytes] = {}
+#: Connection options naming headers that are dropped anyway.
+_ALREADY_DROPPED = frozenset({b"keep-alive"})
 
 
 def _status_line(status: int) -> bytes:
@@ -20,33 +34,46 @@ def _status_line(status: int) -> bytes:
     return line
 
 
+def name_kind(name: bytes) -> int:
+    """How the response header ``name`` (any case) is handled; remembered per spelling."""
+    kind = _NAME_KINDS.get(name)
+    if kind is None:
+        lower = name.lower()
+        kind = _SPECIAL_KINDS.get(lower, _HOP if lower in HOP_BY_HOP else _FORWARD)
+        if len(_NAME_KINDS) < _NAME_KINDS_MAX:
+            _NAME_KINDS[name] = kind
+    return kind
+
+
 class ResponseHead:
-    """The upstream response head, classified once: how its body is framed and what to drop."""
+    """The upstream response head, classified while it is parsed: framing, what to drop, what to forward."""
 
-    __slots__ = ("chunked", "connection_tokens", "has_request_id", "kept", "length")
+    __slots__ = ("chunked", "connection_tokens", "has_request_id", "length", "lines")
 
-    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self) -> None:
         self.length: bytes | None = None
         self.chunked = False
         self.has_request_id = False
         self.connection_tokens: set[bytes] = set()
-        self.kept: list[tuple[bytes, bytes, bytes]] = []
-        for name, value in headers:
-            lower = name.lower()
-            if lower in _DROP:
-                self._hop(lower, value)
-            else:
-                self.has_request_id = self.has_request_id or lower == b"x-request-id"
-                self.kept.append((lower, name, value))
+        #: Rendered header lines to forward (name, ": ", value, CRLF, ...), before Connection filtering.
+        self.lines: list[bytes] = []
 
-    def _hop(self, lower: bytes, value: bytes) -> None:
-        if lower == b"content-length":
+    def add(self, name: bytes, value: bytes) -> None:
+        kind = _NAME_KINDS.get(name)
+        if kind is None:
+            kind = name_kind(name)
+        if kind == _FORWARD:
+            self.lines += (name, b": ", value, b"\r\n")
+        elif kind == _REQUEST_ID:
+            self.has_request_id = True
+            self.lines += (name, b": ", value, b"\r\n")
+        elif kind == _CONTENT_LENGTH:
             self.length = value.strip()
-        elif lower == b"transfer-encoding":
+        elif kind == _TRANSFER_ENCODING:
             if value.strip().lower() != b"chunked":
                 raise UpstreamUnavailable("upstream used a transfer coding other than chunked")
             self.chunked = True
-        elif lower == b"connection":
+        elif kind == _CONNECTION:
             self.connection_tokens |= {t.strip().lower() for t in value.split(b",")}
 
     def framing(self, body_allowed: bool, client_http11: bool) -> int:
@@ -56,16 +83,24 @@ class ResponseHead:
             return LENGTH
         return CHUNKED if client_http11 else UNTIL_CLOSE
 
+    def forwarded_lines(self) -> list[bytes]:
+        """The header lines to forward: minus those the upstream's Connection header named."""
+        tokens = self.connection_tokens
+        lines = self.lines
+        if not tokens or tokens <= _ALREADY_DROPPED:  # nginx: "Connection: keep-alive" on every response
+            return lines
+        kept: list[bytes] = []
+        for i in range(0, len(lines), 4):
+            if lines[i].lower() not in tokens:
+                kept += lines[i : i + 4]
+        return kept
+
 
 def client_head(
     status: int, upstream: ResponseHead, framing: int, *, close: bool, http10_keep_alive: bool, request_id: bytes
 ) -> bytes:
     """Bytes of the response head for the client (``framing`` from ``ResponseHead.framing``)."""
-    out = [_status_line(status)]
-    tokens = upstream.connection_tokens
-    for lower, name, value in upstream.kept:
-        if not tokens or lower not in tokens:
-            out += (name, b": ", value, b"\r\n")
+    out = [_status_line(status), *upstream.forwarded_lines()]
     if framing == LENGTH or (framing == NO_BODY and upstream.length is not None and status != 204):
         out += (b"content-length: ", upstream.length or b"0", b"\r\n")
     elif framing == CHUNKED:

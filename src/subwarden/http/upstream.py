@@ -43,7 +43,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.reused = False
         self.got_bytes = False
         self._parser = httptools.HttpResponseParser(self)
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._head = ResponseHead()
         self._expect_body = True
         self._head_done = False
         self._complete = False
@@ -55,7 +55,7 @@ class UpstreamConnection(asyncio.Protocol):
     def bind(self, sink: ResponseSink, expect_body: bool) -> None:
         self.sink = sink
         self._expect_body = expect_body
-        self._headers = []
+        self._head = ResponseHead()
         self._head_done = self._complete = self._until_eof = False
         self.got_bytes = False
 
@@ -139,7 +139,7 @@ class UpstreamConnection(asyncio.Protocol):
     # ------------------------------------------------------------ parser callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._head_done:
-            self._headers.append((name, value))
+            self._head.add(name, value)
 
     def on_headers_complete(self) -> None:
         if self._complete:  # a second response nobody asked for
@@ -149,9 +149,9 @@ class UpstreamConnection(asyncio.Protocol):
         if status < 200:
             if status == 101:
                 raise UpstreamUnavailable("upstream switched protocols unasked")
-            self._headers = []  # interim response (100, 103): not forwarded
+            self._head = ResponseHead()  # interim response (100, 103): not forwarded
             return
-        head = ResponseHead(self._headers)
+        head = self._head
         self._head_done = True
         self._keep_alive = self._parser.should_keep_alive()
         body_allowed = self._expect_body and status not in (204, 304)
