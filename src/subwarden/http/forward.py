@@ -50,12 +50,14 @@ _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 class Peer:
     """The client end of one connection, as far as forwarding headers care."""
 
-    __slots__ = ("ip", "ip_bytes", "trusted")
+    __slots__ = ("forwarding", "ip", "ip_bytes", "trusted")
 
     def __init__(self, ip: str, trusted: bool) -> None:
         self.ip = ip
         self.ip_bytes = ip.encode("latin-1")
         self.trusted = trusted
+        #: (scheme, host) → rendered X-Forwarded-* lines; an untrusted peer's depend on nothing else.
+        self.forwarding: dict[tuple[str, str], bytes] = {}
 
 
 class TargetPlan:
@@ -73,7 +75,7 @@ class TargetPlan:
 class RoutePlan:
     """Per-route forwarding data, precomputed at start-up; ``pick`` rotates the targets."""
 
-    __slots__ = ("_drops", "_identity", "_rotation", "drop", "route", "targets")
+    __slots__ = ("_drops", "_identity", "_rotation", "drop", "rewrites_path", "route", "targets")
 
     def __init__(self, route: Route, identity_names: frozenset[bytes] = frozenset()) -> None:
         self.route = route
@@ -82,6 +84,8 @@ class RoutePlan:
         if not route.forward_authorization:
             drop |= {b"authorization"}
         self.drop = drop
+        #: False: the client's request target is forwarded byte for byte (after the target's prefix).
+        self.rewrites_path = route.strip_prefix and route.path_prefix != "/"
         self._rotation = itertools.cycle(self.targets)
         #: identity headers → (names to drop, their rendered lines); identity repeats per user.
         self._identity: dict[tuple[tuple[bytes, bytes], ...], tuple[frozenset[bytes], bytes]] = {}
@@ -117,10 +121,13 @@ def identity_names(routes: Iterable[Route]) -> frozenset[bytes]:
 
 def request_head(plan: RoutePlan, target: TargetPlan, head: RequestHead, ctx: RequestContext, peer: Peer) -> bytes:
     """The bytes of the request head for ``target`` (body framing included, body not)."""
-    path = target.prefix + plan.route.upstream_path(ctx.path).encode("latin-1")
-    if ctx.query:
-        path += b"?" + ctx.query.encode("latin-1")
-    out = [head.method.encode(), b" ", path, b" HTTP/1.1\r\n", target.host_line]
+    if plan.rewrites_path:
+        path = target.prefix + plan.route.upstream_path(ctx.path).encode("latin-1")
+        if ctx.query:
+            path += b"?" + ctx.query.encode("latin-1")
+    else:
+        path = target.prefix + head.target
+    out = [head.method_bytes, b" ", path, b" HTTP/1.1\r\n", target.host_line]
     identity = ctx.identity_headers
     drop, lines = plan.identity_part(identity) if identity else (plan.drop, b"")
     if head.connection_tokens:
@@ -153,13 +160,24 @@ def _append_identity(out: list[bytes], identity: list[tuple[bytes, bytes]]) -> N
 
 def _append_forwarding(out: list[bytes], head: RequestHead, ctx: RequestContext, peer: Peer) -> None:
     trusted = peer.trusted
-    xff = b", ".join([*head.xff, peer.ip_bytes]) if trusted and head.xff else peer.ip_bytes
-    proto = head.fwd_proto if trusted and head.fwd_proto else ctx.scheme.encode()
-    host = head.fwd_host if trusted and head.fwd_host else ctx.host.encode("latin-1")
-    out += (b"x-forwarded-for: ", xff, b"\r\nx-forwarded-proto: ", proto, b"\r\n")
-    if host:
-        out += (b"x-forwarded-host: ", host, b"\r\n")
-    if trusted:
-        for value in head.forwarded:
-            out += (b"forwarded: ", value, b"\r\n")
+    if not trusted:
+        key = (ctx.scheme, ctx.host)
+        lines = peer.forwarding.get(key)
+        if lines is None:
+            if len(peer.forwarding) >= 16:
+                peer.forwarding.clear()
+            lines = peer.forwarding[key] = _forwarding_lines(peer.ip_bytes, ctx.scheme.encode(), ctx.host.encode("latin-1"))
+        out += (lines, b"x-request-id: ", ctx.request_id.encode(), b"\r\ntraceparent: ", ctx.traceparent.encode(), b"\r\n")
+        return
+    xff = b", ".join([*head.xff, peer.ip_bytes]) if head.xff else peer.ip_bytes
+    proto = head.fwd_proto or ctx.scheme.encode()
+    host = head.fwd_host or ctx.host.encode("latin-1")
+    out.append(_forwarding_lines(xff, proto, host))
+    for value in head.forwarded:
+        out += (b"forwarded: ", value, b"\r\n")
     out += (b"x-request-id: ", ctx.request_id.encode(), b"\r\ntraceparent: ", ctx.traceparent.encode(), b"\r\n")
+
+
+def _forwarding_lines(xff: bytes, proto: bytes, host: bytes) -> bytes:
+    lines = b"x-forwarded-for: " + xff + b"\r\nx-forwarded-proto: " + proto + b"\r\n"
+    return lines + b"x-forwarded-host: " + host + b"\r\n" if host else lines

@@ -32,18 +32,23 @@ class RequestHead:
         "http11",
         "keep_alive",
         "method",
+        "method_bytes",
         "path",
         "query",
         "request_id",
+        "target",
         "traceparent",
         "xff",
     )
 
     def __init__(self, method: str, http11: bool) -> None:
         self.method = method
+        self.method_bytes = method.encode("latin-1")
         self.http11 = http11
         self.path = "/"
         self.query = ""
+        #: The request target as forwarded: origin-form path and query (absolute-form reduced to them).
+        self.target = b"/"
         self.host = ""
         self.keep_alive = http11
         self.content_length = 0
@@ -101,6 +106,7 @@ def _read_target(head: RequestHead, url: bytes) -> None:
         raise RequestInvalid("fragment in request target")
     if (b"." in path or b"%" in path) and _DOT_SEGMENT.search(path):
         raise RequestInvalid("dot-segment in request path")
+    head.target = url if url[:1] == b"/" else (path + b"?" + query if query else path)
     head.path = path.decode("latin-1")
     head.query = query.decode("latin-1")
 
