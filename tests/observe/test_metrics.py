@@ -7,9 +7,9 @@ from observe_support import CtxFactory
 from subwarden.clock import FrozenClock
 from subwarden.errors import UserNotFound
 from subwarden.observe.metrics import GatewayMetrics, is_counter_key
-from subwarden.observe.record_shape import COLUMNS, RecordShaper, Row
+from subwarden.observe.record_shape import RecordShaper
 from subwarden.observe.records import RecordWriter
-from subwarden.observe.sinks import RecordBatch
+from subwarden.observe.sinks import Finished, RecordBatch
 
 
 class CacheStats:
@@ -109,19 +109,21 @@ def test_counter_keys_are_recognised_by_name() -> None:
     assert not is_counter_key("store_breaker_consecutive_failures") and not is_counter_key("user_cache_inflight")
 
 
-def row(**fields: object) -> Row:
-    return tuple(fields.get(name) for name in COLUMNS)
+def finished(make_ctx: CtxFactory, duration_us: int, timings: dict[str, int]) -> Finished:
+    """A finished request of route "api" that took ``duration_us`` (as the writer queues it)."""
+    ctx = make_ctx(timings=timings)
+    return ctx, ctx.started_ns + duration_us * 1000
 
 
-def test_histogram_buckets_are_cumulative_and_a_value_on_a_bound_counts_in_that_bucket() -> None:
+def test_histogram_buckets_are_cumulative_and_a_value_on_a_bound_counts_in_that_bucket(make_ctx: CtxFactory) -> None:
     metrics = GatewayMetrics(process=False)
     metrics.observe(RecordBatch(
+        (),
         [
-            row(route="api", duration_us=1000),  # exactly the 0.001 bound
-            row(route="api", duration_us=1001),
-            row(route="api", duration_us=60_000_000),  # above the last bound
+            finished(make_ctx, 1000, {"verify": 10_000}),  # exactly the 0.001 bound; verify on the 0.00001 bound
+            finished(make_ctx, 1001, {"verify": 10_001}),
+            finished(make_ctx, 60_000_000, {}),  # above the last bound
         ],
-        [{"verify": 10_000}, {"verify": 10_001}, {}],  # ns; the first exactly on the 0.00001 bound
     ))
     text = scrape(metrics)
     assert 'subwarden_stage_duration_seconds_bucket{le="1e-05",stage="verify"} 1.0' in text

@@ -13,7 +13,7 @@ from observe_support import CtxFactory, frozen_perf_ns, wait_for
 from subwarden.clock import FrozenClock
 from subwarden.errors import TokenExpired, UserNotFound
 from subwarden.observe.query import RecordQuery, RecordReader
-from subwarden.observe.record_shape import COLUMNS, RecordShaper, Row
+from subwarden.observe.record_shape import BOOL_COLUMNS, REST_FIELDS, STORED, RecordShaper, Row
 from subwarden.observe.records import RecordWriter
 from subwarden.observe.sinks import RecordBatch, Sink, SqliteSink, StdoutSink
 
@@ -21,7 +21,9 @@ DAY = 86_400.0
 
 
 def row(ts: float) -> Row:
-    return tuple(ts if name == "ts" else "{}" if name in ("timings_us", "claims") else None for name in COLUMNS)
+    """A stored row with nothing but its time (``rest`` holds the other fields as a JSON array)."""
+    rest = [{} if name in ("timings_us", "claims") else False if name in BOOL_COLUMNS else None for name in REST_FIELDS]
+    return tuple(ts if name == "ts" else json.dumps(rest) if name == "rest" else None for name in STORED)
 
 
 def count_rows(path: Path) -> int:

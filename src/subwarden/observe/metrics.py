@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from operator import itemgetter
-from typing import Protocol
+from itertools import repeat
+from operator import attrgetter, floordiv, itemgetter, sub
+from typing import Any, Protocol
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,8 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from subwarden.observe.histograms import BatchHistogram
-from subwarden.observe.record_shape import COL, Row
-from subwarden.observe.sinks import RecordBatch
+from subwarden.observe.sinks import Finished, RecordBatch
+from subwarden.pipeline.context import RequestContext
 
 log = logging.getLogger("subwarden.observe.metrics")
 
@@ -35,11 +36,15 @@ COUNTER_WORDS = frozenset(
     {"hits", "misses", "coalesced", "evictions", "expired", "dropped", "written", "errors", "failures",
      "refetches", "fetches", "refreshes", "lookups", "requests", "opens", "opened", "rejected", "batches", "served"}
 )
-_ROUTE = COL["route"]
-_REQUEST_KEY = itemgetter(_ROUTE, COL["outcome"], COL["code"])
-_DURATION = itemgetter(COL["duration_us"])
-_UPSTREAM_MS = itemgetter(COL["upstream_ms"])
-_UPSTREAM_STATUS = itemgetter(COL["upstream_status"])
+_CONTEXT = itemgetter(0)
+_ENDED = itemgetter(1)
+#: What the request counter's labels derive from (the outcome rule of record_shape.derive_outcome).
+_REQUEST_KEY = attrgetter("route", "outcome", "error", "status", "shadow_error", "anonymous")
+_ROUTE = attrgetter("route")
+_STARTED = attrgetter("started_ns")
+_UPSTREAM = attrgetter("route", "upstream_status")
+_UPSTREAM_MS = attrgetter("upstream_ms")
+_TIMINGS = attrgetter("timings")
 #: Words that make a key a level even when it ends in a counter word (e.g. consecutive_failures).
 GAUGE_WORDS = frozenset({"consecutive", "current", "inflight"})
 
@@ -135,28 +140,63 @@ class GatewayMetrics:
         self.config_info.labels(fingerprint).set(1)
 
     def observe(self, batch: RecordBatch) -> None:
-        """Count a batch of records (called by the record writer's drain, off the event loop)."""
-        by_route: dict[str | None, list[Row]] = {}
-        for row in batch.rows:
-            by_route.setdefault(row[_ROUTE], []).append(row)
-        requests = Tally(map(_REQUEST_KEY, batch.rows))
-        with self.duration.lock, self.upstream_duration.lock:
-            for route, rows in by_route.items():
-                self._observe_route(route or "", rows)
-        self._observe_stages(batch.timings)
-        for (route, outcome, code), count in requests.items():
-            self.requests.labels(route or "", outcome or "", code or "ok").inc(count)
+        """Count a batch of finished requests (called by the record writer's drain, off the event loop).
 
-    def _observe_route(self, route: str, rows: list[Row]) -> None:
-        durations = [d for d in map(_DURATION, rows) if d is not None]
-        if durations:
-            self.duration.observe_many(route, durations)
-        upstream_ms = [ms for ms in map(_UPSTREAM_MS, rows) if ms is not None]
-        if upstream_ms:
-            self.upstream_duration.observe_many(route, upstream_ms)
-        for status, count in Tally(map(_UPSTREAM_STATUS, rows)).items():
+        Everything is aggregated over the batch first (C-level map/Counter over context slots), then
+        one client call or one bucket update per distinct label set: no per-request Python here.
+        """
+        requests = batch.requests
+        if not requests:
+            return
+        contexts = list(map(_CONTEXT, requests))
+        routes = list(map(_ROUTE, contexts))
+        try:
+            keys = Tally(map(_REQUEST_KEY, contexts))
+            statuses = Tally(map(_UPSTREAM, contexts))
+        except TypeError:  # an unhashable route object: count by name, one request at a time
+            routes = [_route_name(route) for route in routes]
+            keys = Tally((routes[i], *_REQUEST_KEY(ctx)[1:]) for i, ctx in enumerate(contexts))
+            statuses = Tally(zip(routes, map(attrgetter("upstream_status"), contexts), strict=True))
+        for (route, outcome, error, status, shadow, anonymous), count in keys.items():
+            if not outcome:
+                outcome = _outcome(error, status, shadow, anonymous)
+            code = error.code if error is not None else "ok"
+            self.requests.labels(_route_name(route), outcome, code).inc(count)
+        for (route, status), count in statuses.items():
             if status:
-                self.upstream.labels(route, str(status)).inc(count)
+                self.upstream.labels(_route_name(route), str(status)).inc(count)
+        with self.duration.lock, self.upstream_duration.lock:
+            self._observe_durations(requests, contexts, routes)
+        self._observe_stages(list(map(_TIMINGS, contexts)))
+
+    def _observe_durations(
+        self, requests: Sequence[Finished], contexts: list[RequestContext], routes: list[Any]
+    ) -> None:
+        started = list(map(_STARTED, contexts))
+        durations = list(map(sub, map(_ENDED, requests), started))
+        upstream_ms = list(map(_UPSTREAM_MS, contexts))
+        first = routes[0]
+        if routes.count(first) == len(routes):  # one route in the batch: the usual case
+            groups: Iterable[tuple[Any, list[int], list[int], list[Any]]] = [(first, durations, started, upstream_ms)]
+        else:
+            by_route: dict[Any, tuple[list[int], list[int], list[Any]]] = {}
+            for route, duration, start, ms in zip(routes, durations, started, upstream_ms, strict=True):
+                group = by_route.get(route)
+                if group is None:
+                    group = by_route[route] = ([], [], [])
+                group[0].append(duration)
+                group[1].append(start)
+                group[2].append(ms)
+            groups = [(route, *lists) for route, lists in by_route.items()]
+        for route, ns, starts, ms in groups:
+            name = _route_name(route)
+            if 0 in starts:  # a context without a start time has no duration
+                ns = [d for d, s in zip(ns, starts, strict=True) if s]
+            if ns:
+                self.duration.observe_many(name, list(map(floordiv, ns, repeat(1000))))  # whole µs, as records
+            ms = [m for m in ms if m is not None]
+            if ms:
+                self.upstream_duration.observe_many(name, ms)
 
     def _observe_stages(self, timings: Sequence[Mapping[str, int]]) -> None:
         # Requests of one route share their stage list: group by it, then transpose in C.
@@ -171,3 +211,16 @@ class GatewayMetrics:
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _route_name(route: Any) -> str:
+    return (getattr(route, "name", None) or "") if route is not None else ""
+
+
+def _outcome(error: Any, status: int, shadow: Any, anonymous: bool) -> str:
+    """record_shape.derive_outcome, from the slots the request counter groups by."""
+    if error is not None:
+        return "error" if max(status, error.status) >= 500 else "denied"
+    if shadow is not None:
+        return "shadow"
+    return "anonymous" if anonymous else "allowed"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from subwarden.observe.record_shape import COLUMNS, IsoTime, row_to_record
-from subwarden.observe.sinks import is_v1_layout
+from subwarden.observe.record_shape import STORED, IsoTime, flat_row_to_record, row_to_record
+from subwarden.observe.sinks import V2_COLUMNS, V2_TABLE, table_layout
 
 MAX_LIMIT = 1000
-ROW_COLUMNS = ", ".join(COLUMNS)
+ROW_COLUMNS = ", ".join(STORED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +32,8 @@ class RecordQuery:
         if not 1 <= self.limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
 
-    def to_sql(self, columns: str = ROW_COLUMNS) -> tuple[str, tuple[Any, ...]]:
-        """The SELECT of ``columns`` this query runs (pure)."""
+    def to_sql(self, columns: str = ROW_COLUMNS, table: str = "records") -> tuple[str, tuple[Any, ...]]:
+        """The SELECT of ``columns`` from ``table`` this query runs (pure)."""
         where: list[str] = []
         params: list[Any] = []
         if self.since is not None:
@@ -45,7 +46,7 @@ class RecordQuery:
                 params.append(value)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         params.append(self.limit)
-        return f"SELECT {columns} FROM records{clause} ORDER BY ts DESC, id DESC LIMIT ?", tuple(params)
+        return f"SELECT {columns} FROM {table}{clause} ORDER BY ts DESC, id DESC LIMIT ?", tuple(params)
 
 
 class RecordReader:
@@ -60,15 +61,22 @@ class RecordReader:
         time_text = IsoTime()  # this reader's own: the drain thread uses the shared one
         conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
         try:
-            if is_v1_layout(conn):  # written before the typed columns and not migrated yet
+            layout = table_layout(conn)
+            if layout == 1:  # written before the typed columns and not migrated yet
                 sql, params = q.to_sql("record")
                 return [json.loads(row[0]) for row in conn.execute(sql, params)]
-            sql, params = q.to_sql()
-            rows = conn.execute(sql, params).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return []
-            raise
+            if layout == 2:  # written before the compact rows, by a gateway not upgraded yet
+                return [flat_row_to_record(row, time_text) for row in conn.execute(*q.to_sql(V2_COLUMNS))]
+            rows = conn.execute(*q.to_sql()).fetchall() if layout else []
+            older = conn.execute(*q.to_sql(V2_COLUMNS, V2_TABLE)).fetchall() if table_layout(conn, V2_TABLE) else []
         finally:
             conn.close()
-        return [row_to_record(row, time_text) for row in rows]
+        found = [row_to_record(row, time_text) for row in rows]
+        if older:  # the layout 2 rows set aside by the upgrade: merged in, newest first
+            merged = heapq.merge(found, (flat_row_to_record(row, time_text) for row in older), key=_newest_first)
+            found = list(merged)[: q.limit]
+        return found
+
+
+def _newest_first(record: dict[str, Any]) -> float:
+    return -float(record["ts"])

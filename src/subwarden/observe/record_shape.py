@@ -1,7 +1,13 @@
-"""Turns a finished RequestContext into one call record: a flat row (tuple) in ``COLUMNS`` order. Never the raw token.
+"""Turns a finished RequestContext into one call record. Never the raw token.
 
-Runs in the record writer's worker thread. Rows go to SQLite as they are; the documented JSON form
-(``row_to_record``) is built only for stdout and for readers. Free text and kept claims are scrubbed.
+Runs in the record writer's worker thread. A record is kept as a compact *stored row* in ``STORED``
+order: the eight fields queries filter on, then ``rest``, the other fields as one JSON array in
+``REST_FIELDS`` order. The documented JSON form (``row_to_record``) is built only for stdout and
+readers. Free text and kept claims are scrubbed.
+
+Most of a record repeats per identity (issuer, kid, mapping, subject hash, kept claims) or per path;
+those parts are encoded once and remembered (bounded), keyed by the identity of the cached objects
+the pipeline hands out (claims dict, user record, issuer) plus the scalar slots, checked with ``is``.
 """
 
 from __future__ import annotations
@@ -9,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from operator import floordiv
+from operator import attrgetter
 from typing import Any
 
 from subwarden.observe.scrub import scrub_text, scrub_value
@@ -18,7 +24,7 @@ from subwarden.pipeline.context import RequestContext
 
 RECORD_VERSION = 1
 
-#: The row layout (and the SQLite column order). detail, timings_us and claims hold JSON text.
+#: Every field of a record as a flat list (the SQLite layout 2 column order, read back from old files).
 COLUMNS = (
     "ts", "request_id", "trace_id", "route", "method", "path", "outcome", "code", "stage", "status",
     "reason", "detail", "shadow_code", "issuer", "alg", "kid", "token_source", "token_cache_hit",
@@ -28,6 +34,16 @@ COLUMNS = (
 )
 Row = tuple[Any, ...]
 COL = {name: i for i, name in enumerate(COLUMNS)}
+#: The stored row (and the SQLite layout 3 columns): what queries filter on, then ``rest``.
+STORED = ("ts", "request_id", "route", "code", "outcome", "status", "subject_hash", "user_id", "rest")
+#: The fields in ``rest``, in order: per request first, then the per-identity part (fingerprint on).
+#: ``timings_us`` is held there in ns (whole µs when read).
+REST_FIELDS = (
+    "trace_id", "method", "path", "stage", "reason", "detail", "shadow_code", "token_cache_hit", "anonymous",
+    "cache_state", "cache_age", "timings_us", "duration_us", "upstream_status", "upstream_target", "upstream_ms",
+    "fingerprint", "issuer", "alg", "kid", "token_source", "mapping_claim", "mapping_rule", "mapping_fallback",
+    "user_status", "claims",
+)
 _JSON_COLUMNS = ("detail", "timings_us", "claims")
 BOOL_COLUMNS = ("token_cache_hit", "mapping_fallback", "anonymous")
 _UPSTREAM = {"upstream_status": "status", "upstream_target": "target", "upstream_ms": "ms"}
@@ -36,10 +52,16 @@ FIELDS = (
     "v", "ts", "time", *COLUMNS[1:COL["timings_us"]], "timings_us", "duration_us", "upstream", "fingerprint", "claims"
 )
 _CACHE_SIZE = 4096
+#: Identities remembered: more than the users a busy gateway serves in one cycle, so the cache hits
+#: even when every user comes round (a full cache is emptied, never scanned). ~0.5 KiB an entry.
+_IDENTITY_CACHE_SIZE = 32_768
 _ABSENT = object()
-#: Stage timings are ns; records show µs. Longer than any stage list.
-_THOUSANDS = (1000,) * 64
+#: Longer than any stage list. Stage timings are stored in ns (no division per record); records show µs.
+_MAX_STAGES = 64
+_NO_ERROR = "null,null,null,null"  # stage, reason, detail, shadow_code
+_BIG = 1e15
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
+_text = json.encoder.encode_basestring  # a str as JSON text, in C
 
 
 def issuer_label(issuer: Any) -> str | None:
@@ -64,6 +86,19 @@ def derive_outcome(ctx: RequestContext) -> str:
     return "anonymous" if ctx.anonymous else "allowed"
 
 
+def age_text(age: Any) -> str:
+    """A cache age rounded to ms as JSON text: the same value as round(age, 3), without a float repr."""
+    return "%.3f" % age if type(age) is float and -_BIG < age < _BIG else _dump(round(age, 3))  # noqa: UP031
+
+
+def number_text(value: Any) -> str:
+    """A number (or None) as JSON text; repr() for ordinary ints and floats, the encoder for the rest."""
+    kind = type(value)
+    if kind is int or (kind is float and -_BIG < value < _BIG):
+        return repr(value)
+    return _dump(value)
+
+
 class IsoTime:
     """ISO 8601 UTC text with milliseconds; the date part is formatted once per second."""
 
@@ -80,67 +115,127 @@ class IsoTime:
         return f"{last[1]}.{int((ts - second) * 1000):03d}+00:00"
 
 
-class RecordShaper:
-    """Builds record rows; holds the per-process constants (fingerprint, hash key, kept claims) and small caches."""
+#: A remembered identity: the claims and user it was built from (checked with ``is``), the other slots it
+#: was built from (checked with ==), its two columns (subject_hash, user_id) and its part of ``rest``.
+_Identity = tuple[Any, Any, tuple[Any, ...], str | None, str | None, str]
+_IDENTITY_SLOTS = attrgetter(
+    "issuer", "subject", "alg", "kid", "token_source", "mapping_claim", "mapping_rule", "mapping_fallback"
+)
+_REQUEST_SLOTS = attrgetter(
+    "claims", "user", "error", "timings", "path", "method", "cache_state", "upstream_target", "shadow_error",
+    "failed_stage", "trace_id", "cache_age", "started_ns", "upstream_ms", "upstream_status", "token_cache_hit",
+    "anonymous", "request_id", "route", "outcome", "status",
+)
 
-    __slots__ = ("_absent", "_claims_text", "_hasher", "_keep_claims", "_last_issuer", "_timing_formats", "fingerprint")
+
+class RecordShaper:
+    """Builds stored rows; holds the per-process constants (fingerprint, hash key, kept claims) and small caches."""
+
+    __slots__ = (
+        "_absent", "_claims_text", "_fingerprint_text", "_hasher", "_identities", "_keep_claims", "_paths",
+        "_timing_formats", "_words", "fingerprint",
+    )
 
     def __init__(self, *, fingerprint: str, hasher: SubjectHasher, keep_claims: Iterable[str] = ("iss", "sub")) -> None:
         self.fingerprint = fingerprint
+        self._fingerprint_text = _dump(fingerprint)
         self._hasher = hasher
         # iss always: replay needs it to pick the issuer's mapping rules.
         self._keep_claims = ("iss", *(c for c in keep_claims if c != "iss"))
         self._absent = (_ABSENT,) * len(self._keep_claims)
         self._timing_formats: dict[tuple[str, ...], str] = {}
         self._claims_text: dict[tuple[Any, ...], str] = {}
-        self._last_issuer: tuple[Any, str | None] = (None, None)
+        self._identities: dict[tuple[int, int], _Identity] = {}
+        self._paths: dict[str, str] = {}
+        #: JSON text of the few short values that repeat (methods, cache states, upstream targets).
+        self._words: dict[Any, str] = {None: "null"}
 
     def row(self, ctx: RequestContext, ts: float, ended_ns: int) -> Row:
-        """The record of ``ctx`` as a row, finished at wall time ``ts`` and ``perf_counter_ns`` ``ended_ns``."""
-        error, user, timings = ctx.error, ctx.user, ctx.timings
-        stages = tuple(timings)
-        formats = self._timing_formats.get(stages) or self._timing_format(stages)
+        """The stored row of ``ctx``, finished at wall time ``ts`` and ``perf_counter_ns`` ``ended_ns``."""
+        (
+            claims, user, error, timings, path, method, cache_state, target, shadow, failed, trace_id, age,
+            started, up_ms, up_status, cache_hit, anonymous, request_id, route, outcome, status,
+        ) = _REQUEST_SLOTS(ctx)
+        slots = _IDENTITY_SLOTS(ctx)
+        known = self._identities.get((id(claims), id(user)))
+        if known is None or known[0] is not claims or known[1] is not user or known[2] != slots:
+            known = self._identity(ctx, slots)
+        words = self._words
+        formats = self._timing_formats.get(tuple(timings)) or self._timing_format(tuple(timings))
+        rest = (
+            f"[{_text(trace_id) if type(trace_id) is str and trace_id else _dump(trace_id or None)},"
+            f"{words.get(method) or self._word(method)},{self._paths.get(path) or self._path(path)},"
+            f"{_NO_ERROR if error is None and shadow is None and failed is None else self._failure(ctx)},"
+            f"{'true' if cache_hit else 'false'},{'true' if anonymous else 'false'},"
+            f"{words.get(cache_state) or self._word(cache_state)},{'null' if age is None else age_text(age)},"
+            f"{formats % tuple(timings.values())},{(ended_ns - started) // 1000 if started else 'null'},"
+            f"{up_status or 'null'},{words.get(target) or self._word(target)},"
+            f"{'null' if up_ms is None else number_text(up_ms)},{known[5]}]"
+        )
         return (
-            ts, ctx.request_id or None, ctx.trace_id or None,
-            ctx.route.name if ctx.route is not None else None, ctx.method, scrub_text(ctx.path.split("?", 1)[0]),
-            ctx.outcome or derive_outcome(ctx),
-            error.code if error is not None else None, ctx.failed_stage,
-            ctx.status or (error.status if error is not None else 0),
-            scrub_text(error.reason) if error is not None else None,
-            _dump(scrub_value(error.detail)) if error is not None and error.detail else None,
-            ctx.shadow_error.code if ctx.shadow_error is not None else None,
-            self._last_issuer[1] if ctx.issuer is self._last_issuer[0] else self._issuer_label(ctx.issuer),
-            ctx.alg, scrub_text(ctx.kid) if ctx.kid else None,
-            # bool → int: sqlite3 binds an exact int directly but looks up an adapter for a bool.
-            ctx.token_source, int(ctx.token_cache_hit), ctx.mapping_claim, ctx.mapping_rule, int(ctx.mapping_fallback),
-            self._hasher.hash(ctx.subject),
-            user.user_id if user is not None else None, str(user.status) if user is not None else None,
-            int(ctx.anonymous), ctx.cache_state, round(ctx.cache_age, 3) if ctx.cache_age is not None else None,
-            formats % tuple(map(floordiv, timings.values(), _THOUSANDS)),
-            (ended_ns - ctx.started_ns) // 1000 if ctx.started_ns else None,
-            ctx.upstream_status or None, ctx.upstream_target, ctx.upstream_ms,
-            self.fingerprint, self._kept_claims(ctx.claims),
+            ts, request_id or None, route.name if route is not None else None,
+            error.code if error is not None else None, outcome or derive_outcome(ctx),
+            status or (error.status if error is not None else 0), known[3], known[4], rest,
         )
 
     def shape(self, ctx: RequestContext, ts: float, ended_ns: int) -> dict[str, Any]:
         """The record of ``ctx`` in its documented JSON form (tools and tests; the drain uses ``row``)."""
         return row_to_record(self.row(ctx, ts, ended_ns))
 
+    def _identity(self, ctx: RequestContext, slots: tuple[Any, ...]) -> _Identity:
+        user = ctx.user
+        part = ",".join((
+            self._fingerprint_text, _dump(issuer_label(ctx.issuer)), _dump(ctx.alg),
+            _dump(scrub_text(ctx.kid) if ctx.kid else None), _dump(ctx.token_source), _dump(ctx.mapping_claim),
+            _dump(ctx.mapping_rule), "true" if ctx.mapping_fallback else "false",
+            _dump(str(user.status) if user is not None else None), self._kept_claims(ctx.claims),
+        ))
+        known = (
+            ctx.claims, user, slots, self._hasher.hash(ctx.subject), user.user_id if user is not None else None, part,
+        )
+        # Only a cached token's claims dict comes round again; a fresh one would just be pinned here.
+        if ctx.token_cache_hit or ctx.claims is None:
+            if len(self._identities) >= _IDENTITY_CACHE_SIZE:
+                self._identities.clear()
+            self._identities[id(ctx.claims), id(user)] = known
+        return known
+
+    def _failure(self, ctx: RequestContext) -> str:
+        error, shadow = ctx.error, ctx.shadow_error
+        return ",".join((
+            _dump(ctx.failed_stage),
+            _dump(scrub_text(error.reason)) if error is not None else "null",
+            _dump(scrub_value(error.detail)) if error is not None and error.detail else "null",
+            _dump(shadow.code) if shadow is not None else "null",
+        ))
+
+    def _path(self, raw: str) -> str:
+        # The query string can carry tokens: never recorded.
+        text = _dump(scrub_text(raw.split("?", 1)[0]))
+        if len(raw) <= 256:
+            if len(self._paths) >= _CACHE_SIZE:
+                self._paths.clear()
+            self._paths[raw] = text
+        return text
+
+    def _word(self, value: Any) -> str:
+        text = _dump(value)
+        if type(value) is str and len(value) <= 256:
+            if len(self._words) >= 256:
+                self._words.clear()
+                self._words[None] = "null"
+            self._words[value] = text
+        return text
+
     def _timing_format(self, stages: tuple[str, ...]) -> str:
-        if len(stages) > len(_THOUSANDS):
-            raise ValueError(f"{len(stages)} stage timings: more than {len(_THOUSANDS)}")
+        if len(stages) > _MAX_STAGES:
+            raise ValueError(f"{len(stages)} stage timings: more than {_MAX_STAGES}")
         # Stage names repeat: a %-template per stage list makes the JSON text in one formatting step.
         if len(self._timing_formats) >= 64:
             self._timing_formats.clear()
         parts = ",".join(json.dumps(str(stage)).replace("%", "%%") + ":%d" for stage in stages)
         fmt = self._timing_formats[stages] = "{" + parts + "}"
         return fmt
-
-    def _issuer_label(self, issuer: Any) -> str | None:
-        # Most requests name the issuer the previous one did; holding it keeps the identity check sound.
-        label = issuer_label(issuer)
-        self._last_issuer = (issuer, label)
-        return label
 
     def _kept_claims(self, claims: dict[str, Any] | None) -> str:
         if not claims:
@@ -165,7 +260,18 @@ _iso_time = IsoTime()
 
 
 def row_to_record(row: Sequence[Any], time_text: IsoTime = _iso_time) -> dict[str, Any]:
-    """The documented record (docs/records.md) of a row, with every field."""
+    """The documented record (docs/records.md) of a stored row, with every field."""
+    values = dict(zip(STORED, row, strict=True))
+    values.update(zip(REST_FIELDS, json.loads(values.pop("rest")), strict=True))
+    values["timings_us"] = {stage: ns // 1000 for stage, ns in values["timings_us"].items()}
+    values["upstream"] = {key: values.pop(column) for column, key in _UPSTREAM.items()}
+    values["v"] = RECORD_VERSION
+    values["time"] = time_text(values["ts"])
+    return {name: values[name] for name in FIELDS}
+
+
+def flat_row_to_record(row: Sequence[Any], time_text: IsoTime = _iso_time) -> dict[str, Any]:
+    """The documented record of a row in ``COLUMNS`` order (SQLite layout 2: one typed column per field)."""
     values = dict(zip(COLUMNS, row, strict=True))
     for name in _JSON_COLUMNS:
         text = values[name]

@@ -18,13 +18,13 @@ from typing import Protocol
 
 from subwarden.clock import SYSTEM_CLOCK, Clock
 from subwarden.observe.record_shape import RecordShaper, Row
-from subwarden.observe.sinks import RecordBatch, Sink
+from subwarden.observe.sinks import Finished, RecordBatch, Sink
 from subwarden.pipeline.context import RequestContext
 
 log = logging.getLogger("subwarden.observe.records")
 
 #: A queued request and the perf_counter_ns() reading when it finished.
-_Item = tuple[RequestContext, int]
+_Item = Finished
 
 
 class BatchObserver(Protocol):
@@ -163,24 +163,36 @@ class RecordWriter:
                 )
         if self.metrics is not None:
             self.metrics.observe(batch)
-        self._written += len(batch)
+        self._written += len(batch.requests)
         self._batches += 1
 
     def _shape_all(self, batch: list[_Item]) -> RecordBatch:
+        if not self.sinks:  # metrics only: no rows to build, just leave out contexts metrics cannot read
+            if all(type(ctx.timings) is dict for ctx, _ in batch):
+                return RecordBatch((), batch)
+            return RecordBatch((), [item for item in batch if self._has_timings(item[0])])
         rows: list[Row] = []
-        timings: list[dict[str, int]] = []
+        shaped: list[_Item] = []
         row = self.shaper.row
         # Whole microseconds, so ts needs no round() per record.
         wall_us, perf = int(self._clock.now() * 1e6), self._perf_ns()
-        for ctx, ended_ns in batch:
+        for item in batch:
+            ctx, ended_ns = item
             try:
                 rows.append(row(ctx, (wall_us - (perf - ended_ns) // 1000) / 1e6, ended_ns))
             except Exception as exc:  # noqa: BLE001 - one odd context must not lose the batch
                 self._shape_errors += 1
                 log.error("could not shape a record (request %s): %s", ctx.request_id, type(exc).__name__)
             else:
-                timings.append(ctx.timings)
-        return RecordBatch(rows, timings)
+                shaped.append(item)
+        return RecordBatch(rows, shaped)
+
+    def _has_timings(self, ctx: RequestContext) -> bool:
+        if type(ctx.timings) is dict:
+            return True
+        self._shape_errors += 1
+        log.error("could not count a request (request %s): no stage timings", ctx.request_id)
+        return False
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:

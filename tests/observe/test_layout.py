@@ -1,0 +1,124 @@
+"""Record storage details: the compact layout's exact values, the remembered identity parts, the
+upgrade from the one-column-per-field layout, and the metrics-only drain."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from observe_support import CtxFactory, frozen_perf_ns
+
+from subwarden.clock import FrozenClock
+from subwarden.errors import UserNotFound
+from subwarden.observe.metrics import GatewayMetrics
+from subwarden.observe.query import RecordQuery, RecordReader
+from subwarden.observe.record_shape import COLUMNS, RecordShaper
+from subwarden.observe.records import RecordWriter
+from subwarden.observe.sinks import SqliteSink
+
+DAY = 86_400.0
+#: The layout 2 table as gateways before layout 3 created it.
+V2_TABLE = (
+    "CREATE TABLE records (id INTEGER PRIMARY KEY, v INTEGER NOT NULL, "
+    + ", ".join(f"{c} {'REAL' if c in ('ts', 'cache_age', 'upstream_ms') else 'TEXT'}" for c in COLUMNS) + ")"
+)
+
+
+@pytest.mark.parametrize("age", [0.0005, 0.0015, 2.675, 1.0005, 123456.7895, 0.1 + 0.2, 7.0, 1e-9])
+def test_the_cache_age_is_the_value_round_gives_and_timings_are_whole_microseconds(
+    shaper: RecordShaper, make_ctx: CtxFactory, age: float
+) -> None:
+    record = shaper.shape(make_ctx(cache_age=age, timings={"verify": 45_999, "resolve": 999}), 1.0, 2_000_000)
+    assert record["cache_age"] == round(age, 3)
+    assert record["timings_us"] == {"verify": 45, "resolve": 0}
+    assert record["duration_us"] == 1000
+
+
+def test_a_remembered_identity_is_rebuilt_when_any_of_its_slots_changes(
+    shaper: RecordShaper, make_ctx: CtxFactory
+) -> None:
+    ctx = make_ctx(token_cache_hit=True)
+    assert shaper.shape(ctx, 1.0, 2)["mapping_rule"] == "sub->user_id"
+    ctx.mapping_rule, ctx.mapping_fallback, ctx.token_source = "email->email", True, "cookie"
+    second = shaper.shape(ctx, 1.0, 2)
+    assert (second["mapping_rule"], second["mapping_fallback"], second["token_source"]) == (
+        "email->email", True, "cookie"
+    )
+    ctx.subject = "bob"
+    assert shaper.shape(ctx, 1.0, 2)["subject_hash"] != second["subject_hash"]
+    ctx.claims = dict(ctx.claims or {}, sub="bob")  # an equal-looking but new claims dict
+    assert shaper.shape(ctx, 1.0, 2)["claims"]["sub"] == "bob"
+
+
+def test_a_fresh_tokens_claims_are_not_kept_by_the_shaper(shaper: RecordShaper, make_ctx: CtxFactory) -> None:
+    shaper.row(make_ctx(token_cache_hit=False), 1.0, 2)
+    assert not shaper._identities
+    shaper.row(make_ctx(token_cache_hit=True), 1.0, 2)
+    assert len(shaper._identities) == 1
+
+
+def test_a_layout_2_table_is_set_aside_still_read_newest_first_and_pruned(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "records.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(V2_TABLE)
+        old = {"ts": clock.now() - 10, "request_id": "v2", "route": "api", "code": "user_not_found",
+               "timings_us": '{"verify":3}', "claims": "{}", "token_cache_hit": 1, "mapping_fallback": 0,
+               "anonymous": 0}
+        expired = dict(old, ts=clock.now() - 8 * DAY, request_id="v2-expired")
+        for row in (old, expired):
+            conn.execute(f"INSERT INTO records (v, {', '.join(row)}) VALUES (1{', ?' * len(row)})", tuple(row.values()))
+    conn.close()
+    assert [r["request_id"] for r in RecordReader(db).query(RecordQuery())] == ["v2", "v2-expired"]
+
+    sink = SqliteSink(db, clock=clock, retention_days=7)
+    writer = RecordWriter(shaper, [sink], clock=clock, perf_ns=frozen_perf_ns(clock))
+    writer.record(make_ctx(request_id="v3", error=UserNotFound()))
+    writer.flush_sync()  # the first write sets the old table aside and prunes both
+    sink.close()
+
+    reader = RecordReader(db)
+    found = reader.query(RecordQuery())
+    assert [r["request_id"] for r in found] == ["v3", "v2"]
+    assert found[1]["timings_us"] == {"verify": 3} and found[1]["token_cache_hit"] is True
+    assert [r["request_id"] for r in reader.query(RecordQuery(code="user_not_found", limit=1))] == ["v3"]
+    assert [r["request_id"] for r in reader.query(RecordQuery(request_id="v2"))] == ["v2"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT request_id FROM records_v2").fetchall() == [("v2",)]
+    conn.close()
+
+
+def test_without_sinks_the_drain_feeds_metrics_and_skips_a_context_it_cannot_count(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
+) -> None:
+    metrics = GatewayMetrics(process=False)
+    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock)
+    writer.record(make_ctx())
+    writer.record(make_ctx(timings=None))  # a bug elsewhere left a slot broken
+    writer.record(make_ctx(error=UserNotFound()))
+    writer.flush_sync()
+    text = metrics.exposition()[0].decode()
+    assert 'subwarden_requests_total{code="ok",outcome="allowed",route="api"} 1.0' in text
+    assert 'subwarden_requests_total{code="user_not_found",outcome="denied",route="api"} 1.0' in text
+    assert 'subwarden_stage_duration_seconds_count{stage="verify"} 2.0' in text
+    assert writer.stats()["written"] == 2 and writer.stats()["shape_errors"] == 1
+
+
+def test_a_batch_of_several_routes_counts_each_routes_durations_and_upstream_apart(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
+) -> None:
+    metrics = GatewayMetrics(process=False)
+    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock, perf_ns=lambda: 3_000_000)
+    writer.record(make_ctx())
+    writer.record(make_ctx(route=None, error=UserNotFound(), started_ns=0))  # no route, no start time
+    writer.record(make_ctx(upstream_status=502))
+    writer.flush_sync()
+    text = metrics.exposition()[0].decode()
+    assert 'subwarden_request_duration_seconds_count{route="api"} 2.0' in text
+    assert 'subwarden_request_duration_seconds_sum{route="api"} 0.004' in text  # 2 ms each
+    assert 'subwarden_request_duration_seconds_count{route=""}' not in text
+    assert 'subwarden_requests_total{code="user_not_found",outcome="denied",route=""} 1.0' in text
+    assert 'subwarden_upstream_responses_total{route="api",status="502"} 1.0' in text
+    assert 'subwarden_upstream_duration_seconds_count{route="api"} 2.0' in text
