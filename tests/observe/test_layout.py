@@ -122,3 +122,17 @@ def test_a_batch_of_several_routes_counts_each_routes_durations_and_upstream_apa
     assert 'subwarden_requests_total{code="user_not_found",outcome="denied",route=""} 1.0' in text
     assert 'subwarden_upstream_responses_total{route="api",status="502"} 1.0' in text
     assert 'subwarden_upstream_duration_seconds_count{route="api"} 2.0' in text
+
+
+def test_requests_that_ran_different_stages_are_each_counted_under_their_own_stages(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
+) -> None:
+    metrics = GatewayMetrics(process=False)
+    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock)
+    for timings in ({"route": 1, "verify": 2}, {"route": 1, "resolve": 3}, {"route": 1}):  # same count, then fewer
+        writer.record(make_ctx(timings=timings))
+    writer.flush_sync()
+    text = metrics.exposition()[0].decode()
+    assert 'subwarden_stage_duration_seconds_count{stage="route"} 3.0' in text
+    assert 'subwarden_stage_duration_seconds_count{stage="verify"} 1.0' in text
+    assert 'subwarden_stage_duration_seconds_count{stage="resolve"} 1.0' in text

@@ -199,14 +199,28 @@ class GatewayMetrics:
                 self.upstream_duration.observe_many(name, ms)
 
     def _observe_stages(self, timings: Sequence[Mapping[str, int]]) -> None:
+        if not timings:
+            return
+        # Usually every request of the batch ran the same stages: one C-level column per stage.
+        stages = tuple(timings[0])
+        if len(set(map(len, timings))) == 1:
+            try:
+                columns = [list(map(itemgetter(stage), timings)) for stage in stages]
+            except KeyError:  # same count, other stages: group below
+                pass
+            else:
+                with self.stage_duration.lock:
+                    for stage, column in zip(stages, columns, strict=True):
+                        self.stage_duration.observe_many(stage, column)
+                return
         # Requests of one route share their stage list: group by it, then transpose in C.
         by_stages: dict[tuple[str, ...], list[Iterable[int]]] = {}
         for stage_ns in timings:
             by_stages.setdefault(tuple(stage_ns), []).append(stage_ns.values())
         with self.stage_duration.lock:
-            for stages, values in by_stages.items():
-                for stage, column in zip(stages, zip(*values, strict=True), strict=True):
-                    self.stage_duration.observe_many(stage, list(column))
+            for names, values in by_stages.items():
+                for stage, amounts in zip(names, zip(*values, strict=True), strict=True):
+                    self.stage_duration.observe_many(stage, list(amounts))
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""
