@@ -7,7 +7,7 @@ from collections.abc import Callable
 from tokens_kit import Harness, claims, make_config, sign
 
 from subwarden.clock import FrozenClock
-from subwarden.tokens.cache import VerifiedCache
+from subwarden.tokens.cache import GONE, VerifiedCache
 
 Make = Callable[..., Harness]
 
@@ -52,12 +52,36 @@ async def test_a_cache_size_of_zero_disables_the_cache(harness: Make, clock: Fro
     assert (await h.run(token)).token_cache_hit is False
 
 
+class _Entry:
+    """Stands in for a VerifiedToken: the cache only reads and sets ``state``."""
+
+    def __init__(self) -> None:
+        self.state = 0
+
+
 def test_eviction_is_least_recently_used() -> None:
     cache = VerifiedCache(2)
-    entry = object()
-    cache.put("a", entry)  # type: ignore[arg-type]
-    cache.put("b", entry)  # type: ignore[arg-type]
-    assert cache.get("a") is entry
-    cache.put("c", entry)  # type: ignore[arg-type]
-    assert cache.get("b") is None and cache.get("a") is entry and cache.get("c") is entry
+    a, b, c = _Entry(), _Entry(), _Entry()
+    cache.put("a", a)  # type: ignore[arg-type]
+    cache.put("b", b)  # type: ignore[arg-type]
+    assert cache.get("a") is a
+    cache.put("c", c)  # type: ignore[arg-type]
+    assert cache.get("b") is None and cache.get("a") is a and cache.get("c") is c
     assert (cache.hits, cache.misses) == (3, 1)
+    assert b.state == GONE and a.state != GONE
+
+
+def test_an_entry_used_in_place_gets_a_second_chance_and_a_dropped_one_is_marked_gone() -> None:
+    cache = VerifiedCache(2)
+    a, b, c, d = _Entry(), _Entry(), _Entry(), _Entry()
+    cache.put("a", a)  # type: ignore[arg-type]
+    cache.put("b", b)  # type: ignore[arg-type]
+    cache.put("c", c)  # type: ignore[arg-type]  # every entry used: the oldest (a) goes
+    assert a.state == GONE and cache.peek("a") is None
+    cache.reused(b)  # type: ignore[arg-type]  # the admission memo used b without moving it
+    cache.put("d", d)  # type: ignore[arg-type]
+    assert cache.peek("b") is b and cache.peek("c") is None and c.state == GONE
+    cache.discard("b")
+    assert b.state == GONE
+    cache.clear()
+    assert d.state == GONE and len(cache) == 0

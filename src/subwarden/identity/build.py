@@ -30,6 +30,8 @@ class IdentityRuntime:
         self.mapping = MapSubjectStage(config.issuers)
         self.resolve = ResolveUserStage(store, self.cache, self.breaker, store_config.timeout)
         self.enrich = EnrichStage(config.headers)
+        #: The pipeline's admission memo (pipeline.memo), set by build_gateway; its counters join ``stats``.
+        self.admission_memo: Any = None
         self.stages: list[Stage] = [
             self.mapping, self.resolve, RevocationStage(revocations), AuthorizeStage(), self.enrich,
         ]
@@ -58,6 +60,8 @@ class IdentityRuntime:
 
     def stats(self) -> dict[str, float]:
         stats: dict[str, float] = {**self.cache.stats(), **self.breaker.stats(), **self.enrich.stats()}
+        if self.admission_memo is not None:
+            stats.update(self.admission_memo.stats())
         revocation_stats = getattr(self.revocations, "stats", None)
         if callable(revocation_stats):
             stats.update(revocation_stats())

@@ -1,9 +1,15 @@
 """The user cache: positive and negative TTLs, bounded LRU, single-flight per key, stale-if-error.
 
 Keys are ``(issuer label, lookup attribute, normalized subject)``. An entry is a
-2-tuple ``(record or None, stored_at)``: None means "not found" (negative entry).
+``CachedUser`` (record or None, stored_at): None means "not found" (negative entry).
 Store errors are never cached. Expired entries stay until evicted or replaced, so
 stale-if-error can serve the last good user while the store is failing.
+
+Eviction is least-recently-used by position (a ``get`` hit moves the entry to the
+end) with a second chance for entries the admission memo used in place (it sets
+``USED`` instead of moving them; pipeline/memo.py): such an entry at the front is
+moved to the end once instead of being evicted. An entry leaving the cache is
+marked ``GONE``, which is how the memo learns that its copy is no longer valid.
 """
 
 from __future__ import annotations
@@ -19,8 +25,24 @@ from subwarden.errors import STORE_ERRORS, GatewayError
 from subwarden.identity.stores.base import UserRecord
 
 CacheKey = tuple[str, str, str]
-Entry = tuple[UserRecord | None, float]
 Loader = Callable[[], Awaitable[list[UserRecord]]]
+
+#: ``CachedUser.state``: held; held and used since it was last passed over for eviction; no longer held.
+LIVE, USED, GONE = 0, 1, 2
+
+
+class CachedUser:
+    """One entry: the record (None = not found), when it was stored (monotonic), and its ``state``."""
+
+    __slots__ = ("record", "state", "stored_at")
+
+    def __init__(self, record: UserRecord | None, stored_at: float) -> None:
+        self.record = record
+        self.stored_at = stored_at
+        self.state = USED
+
+
+Entry = CachedUser
 
 
 class Loaded(NamedTuple):
@@ -75,8 +97,8 @@ class UserCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        record, stored_at = entry
-        age = self._clock.monotonic() - stored_at
+        record = entry.record
+        age = self._clock.monotonic() - entry.stored_at
         if record is None:
             if age >= self.negative_ttl:
                 return None
@@ -85,8 +107,48 @@ class UserCache:
             if age >= self.positive_ttl:
                 return None
             self.hits += 1
+        entry.state = USED
         self._entries.move_to_end(key)
         return record, age
+
+    def held(self, keys: tuple[CacheKey, ...], user: UserRecord) -> tuple[CachedUser, ...] | None:
+        """The entries ``get`` answers for ``keys`` now: fresh negatives, then a fresh hit on ``user``; else None.
+
+        Nothing is counted (the admission memo learning what the resolve stage just read).
+        """
+        mono = self._clock.monotonic()
+        out: list[CachedUser] = []
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            record = entry.record
+            if mono - entry.stored_at >= (self.negative_ttl if record is None else self.positive_ttl):
+                return None
+            out.append(entry)
+            if record is user:
+                return tuple(out)
+            if record is not None:
+                return None
+        return None
+
+    def reuse(self, held: tuple[CachedUser, ...], mono: float) -> float | None:
+        """The age of the last of ``held`` if each is still held and fresh at ``mono``; else None.
+
+        Counted as the resolve stage's ``get`` calls would be (negative hits, then a hit), but only once
+        every entry passed; each is marked used for eviction's second chance instead of being moved.
+        ``mono`` is this cache's clock's ``monotonic()``.
+        """
+        age = 0.0
+        for entry in held:
+            age = mono - entry.stored_at
+            if entry.state == GONE or age >= (self.negative_ttl if entry.record is None else self.positive_ttl):
+                return None
+        for entry in held:
+            entry.state = USED
+        self.hits += 1
+        self.negative_hits += len(held) - 1
+        return age
 
     async def load(self, key: CacheKey, loader: Loader) -> Loaded:
         """Query the store once per key however many callers miss together; cache the answer."""
@@ -119,12 +181,12 @@ class UserCache:
 
     def _stale(self, key: CacheKey) -> tuple[UserRecord, float] | None:
         entry = self._entries.get(key)
-        if entry is None or entry[0] is None or self.stale_if_error <= 0:
+        if entry is None or entry.record is None or self.stale_if_error <= 0:
             return None
-        age = self._clock.monotonic() - entry[1]
+        age = self._clock.monotonic() - entry.stored_at
         if age - self.positive_ttl >= self.stale_if_error:
             return None
-        return entry[0], age
+        return entry.record, age
 
     # ------------------------------------------------------------ storage
     def _store(self, key: CacheKey, records: list[UserRecord]) -> None:
@@ -138,17 +200,25 @@ class UserCache:
     def _put(self, key: CacheKey, record: UserRecord | None) -> None:
         if self.max_entries <= 0:
             return
-        old = self._entries.pop(key, None)
-        if old is not None and old[0] is not None:
-            self._unindex(old[0].user_id, key)
-        self._entries[key] = (record, self._clock.monotonic())
+        entries = self._entries
+        old = entries.pop(key, None)
+        if old is not None:
+            old.state = GONE
+            if old.record is not None:
+                self._unindex(old.record.user_id, key)
+        entries[key] = CachedUser(record, self._clock.monotonic())
         self._prefixes.add((key[0], key[1]))
         if record is not None:
             self._index(record.user_id, key)
-        while len(self._entries) > self.max_entries:
-            evicted_key, evicted = self._entries.popitem(last=False)
-            if evicted[0] is not None:
-                self._unindex(evicted[0].user_id, evicted_key)
+        while len(entries) > self.max_entries:
+            evicted_key, evicted = entries.popitem(last=False)
+            if evicted.state == USED:  # used since it was last passed over: a second chance at the end
+                evicted.state = LIVE
+                entries[evicted_key] = evicted
+                continue
+            evicted.state = GONE
+            if evicted.record is not None:
+                self._unindex(evicted.record.user_id, evicted_key)
             self.evictions += 1
 
     def _index(self, user_id: str, key: CacheKey) -> None:
@@ -175,8 +245,9 @@ class UserCache:
         entry = self._entries.pop(key, None)
         if entry is None:
             return False
-        if entry[0] is not None:
-            self._unindex(entry[0].user_id, key)
+        entry.state = GONE
+        if entry.record is not None:
+            self._unindex(entry.record.user_id, key)
         return True
 
     def invalidate_user(self, user_id: str) -> int:
@@ -193,6 +264,8 @@ class UserCache:
 
     def invalidate_all(self) -> int:
         count = len(self._entries)
+        for entry in self._entries.values():
+            entry.state = GONE
         self._entries.clear()
         self._by_user.clear()
         return count
@@ -201,8 +274,8 @@ class UserCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        record, stored_at = entry
-        age = self._clock.monotonic() - stored_at
+        record = entry.record
+        age = self._clock.monotonic() - entry.stored_at
         return EntryView(record, age, age < (self.negative_ttl if record is None else self.positive_ttl))
 
     def stats(self) -> dict[str, float]:

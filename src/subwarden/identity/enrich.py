@@ -66,6 +66,15 @@ class EnrichStage:
         self._build(ctx, user)
         return None
 
+    def clean_headers(
+        self, route: Any, user: Any, claims: Any, roles: tuple[str, ...]
+    ) -> tuple[tuple[bytes, bytes], ...] | None:
+        """The remembered header set of (route, user, claims, roles) if it was built with no value dropped."""
+        known = self._known.get((id(route), id(user), id(claims), roles))
+        if known is None or known[0] is not route or known[1] is not user or known[2] is not claims:
+            return None
+        return known[3]
+
     def _build(self, ctx: RequestContext, user: Any) -> int:
         """Fill ``ctx.identity_headers``; returns how many values were dropped."""
         dropped: list[str] = []

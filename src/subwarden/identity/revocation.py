@@ -7,8 +7,8 @@ across a cluster behind the same protocol.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Protocol
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol
 
 from subwarden.clock import Clock
 from subwarden.errors import TokenRevoked
@@ -26,10 +26,20 @@ class RevocationList(Protocol):
         """True if the token is revoked; a subject cut-off revokes tokens without iat (fail closed)."""
 
 
-class InMemoryRevocationList:
-    """A process-local revocation list; expired jti entries are swept as new ones arrive."""
+class CountedRevocationList(RevocationList, Protocol):
+    """A list whose ``generation`` moves on every revocation (a not-revoked answer holds while it is unchanged)."""
 
-    __slots__ = ("_clock", "_inserts", "_jtis", "_subjects", "sweep_every")
+    generation: int
+
+
+class InMemoryRevocationList:
+    """A process-local revocation list; expired jti entries are swept as new ones arrive.
+
+    ``generation`` moves on every revocation: a token found not revoked stays so while it is unchanged
+    (entries only stop revoking as time passes), which lets the admission memo skip the lookups.
+    """
+
+    __slots__ = ("_clock", "_inserts", "_jtis", "_subjects", "generation", "sweep_every")
 
     def __init__(self, clock: Clock, sweep_every: int = 1024) -> None:
         self._clock = clock
@@ -37,8 +47,10 @@ class InMemoryRevocationList:
         self._subjects: dict[tuple[str, str], float] = {}
         self._inserts = 0
         self.sweep_every = sweep_every
+        self.generation = 0
 
     def revoke_jti(self, issuer: str, jti: str, until: float) -> None:
+        self.generation += 1
         key = (issuer, jti)
         self._jtis[key] = max(until, self._jtis.get(key, until))
         self._inserts += 1
@@ -46,6 +58,7 @@ class InMemoryRevocationList:
             self.sweep()
 
     def revoke_subject(self, issuer: str, user_id: str, before: float) -> None:
+        self.generation += 1
         key = (issuer, user_id)
         self._subjects[key] = max(before, self._subjects.get(key, before))
 
@@ -72,6 +85,16 @@ class InMemoryRevocationList:
         return {"revoked_jtis": len(self._jtis), "revoked_subjects": len(self._subjects)}
 
 
+def revocation_claims(claims: Mapping[str, Any]) -> tuple[str | None, float | None]:
+    """The ``(jti, iat)`` a revocation check uses: a string jti, a numeric (not bool) iat, else None."""
+    jti = claims.get("jti")
+    iat = claims.get("iat")
+    return (
+        jti if isinstance(jti, str) else None,
+        float(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None,
+    )
+
+
 class RevocationStage:
     """Stage 'revocation': refuses a token whose jti, or whose user's cut-off, is revoked.
 
@@ -88,10 +111,7 @@ class RevocationStage:
         claims = ctx.claims
         if claims is None or ctx.issuer is None:
             return None
-        jti = claims.get("jti")
-        jti = jti if isinstance(jti, str) else None
-        iat = claims.get("iat")
-        iat = float(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None
+        jti, iat = revocation_claims(claims)
         user_id = ctx.user.user_id if ctx.user is not None else None
         if self.revocations.is_revoked(ctx.issuer.label, jti, user_id, iat):
             raise TokenRevoked("token revoked", jti=jti, user_id=user_id, iat=iat)

@@ -10,6 +10,7 @@ from subwarden.config.models import GatewayConfig
 from subwarden.identity.build import build_identity
 from subwarden.identity.stores.base import UserStore
 from subwarden.pipeline.gateway import Gateway, Recorder, discard_record
+from subwarden.pipeline.memo import MEMO_MAX_ENTRIES, AdmissionMemo
 from subwarden.pipeline.routing import RouteStage, RouteTable
 from subwarden.pipeline.stage import Pipeline, Tracer
 from subwarden.tokens.build import build_tokens
@@ -29,7 +30,16 @@ def build_gateway(
     routes = RouteTable.from_config(config)
     tokens = build_tokens(config, clock, key_fetcher)
     identity = build_identity(config, clock, store=store, revocations=revocations)
-    pipeline = Pipeline([RouteStage(routes), *tokens.stages, *identity.stages], tracer)
+    stages = [RouteStage(routes), *tokens.stages, *identity.stages]
+    memo = None
+    if tracer is None and not config.tokens.cookie:  # a cookie can conflict with the header: always extract
+        memo = AdmissionMemo(
+            routes=routes, verified=tokens.cache, users=identity.cache, revocations=identity.revocations,
+            enrich=identity.enrich, clock=clock, stage_names=[s.name for s in stages],
+            max_entries=min(config.tokens.verified_cache_size, MEMO_MAX_ENTRIES),
+        )
+        identity.admission_memo = memo
+    pipeline = Pipeline(stages, tracer, memo)
     return Gateway(
         config=config,
         fingerprint=fingerprint(config),

@@ -19,6 +19,7 @@ class RequestContext:
     """
 
     __slots__ = (
+        "admission_memo",
         "alg",
         "anonymous",
         "cache_age",
@@ -125,6 +126,8 @@ class RequestContext:
         self.upstream_status = 0
         self.upstream_target: str | None = None
         self.upstream_ms: float | None = None
+        #: True when the admission memo answered (pipeline.memo): stages' results reused, timings split evenly.
+        self.admission_memo = False
 
     def header_values(self, name: bytes) -> list[bytes]:
         """All values of a header (``name`` lower-case)."""

@@ -90,21 +90,26 @@ def compile_route(rc: RouteConfig, config: GatewayConfig) -> Route:
 class RouteTable:
     """Routes ordered most specific first: host-bound before any-host, longer prefixes first."""
 
-    __slots__ = ("_cache", "routes")
+    __slots__ = ("_checks", "_host_bound", "routes")
 
     def __init__(self, routes: Sequence[Route]) -> None:
         self.routes = tuple(
             sorted(routes, key=lambda r: (r.host is None, -len(r.path_prefix), not r.methods))
         )
+        #: Without a host-bound route the Host header never decides: skip normalizing it.
+        self._host_bound = any(r.host is not None for r in self.routes)
+        self._checks = tuple((r, r.host, r.methods, r.path_prefix) for r in self.routes)
 
     def match(self, host: str, path: str, method: str) -> Route | None:
-        host = host.rsplit(":", 1)[0].lower() if host and not host.startswith("[") else host.lower()
-        for route in self.routes:
-            if route.host is not None and route.host != host:
+        if self._host_bound:
+            host = host.rsplit(":", 1)[0].lower() if host and not host.startswith("[") else host.lower()
+        for route, route_host, methods, prefix in self._checks:
+            if route_host is not None and route_host != host:
                 continue
-            if route.methods and method not in route.methods:
+            if methods and method not in methods:
                 continue
-            if route.matches_path(path):
+            # Route.matches_path, inlined: segment-aware prefix.
+            if prefix == "/" or path == prefix or (path.startswith(prefix) and path[len(prefix)] == "/"):
                 return route
         return None
 

@@ -32,6 +32,16 @@ class Tracer(Protocol):
     def stage_done(self, name: str, ctx: RequestContext, elapsed_ns: int, error: GatewayError | None) -> None: ...
 
 
+class Memo(Protocol):
+    """Answers a repeat request from an earlier admission (pipeline.memo.AdmissionMemo)."""
+
+    def replay(self, ctx: RequestContext) -> bool:
+        """Fill ``ctx`` as the stages would and return True, or return False having set nothing."""
+
+    def learn(self, ctx: RequestContext) -> None:
+        """Called after every stage ran without error (no tracer)."""
+
+
 class Pipeline:
     """Runs the admission stages (route → … → enrich) for one request.
 
@@ -39,16 +49,21 @@ class Pipeline:
     ``ctx.failed_stage``, so the data plane and diagnose handle them alike.
     """
 
-    __slots__ = ("_steps", "stages", "tracer")
+    __slots__ = ("_steps", "memo", "stages", "tracer")
 
-    def __init__(self, stages: Sequence[Stage], tracer: Tracer | None = None) -> None:
+    def __init__(self, stages: Sequence[Stage], tracer: Tracer | None = None, memo: Memo | None = None) -> None:
         self.stages: tuple[Stage, ...] = tuple(stages)
         self.tracer = tracer
+        #: Replays admitted requests' results (pipeline.memo); never used while a tracer is set.
+        self.memo = memo
         #: (bound run, name) per stage, looked up once instead of twice per stage per request.
         self._steps = tuple((stage.run, stage.name) for stage in self.stages)
 
     def admit(self, ctx: RequestContext) -> Awaitable[None] | None:
         """Run the stages; None if done synchronously, else an awaitable finishing the rest."""
+        memo = self.memo
+        if memo is not None and ctx.facts is None and self.tracer is None and memo.replay(ctx):
+            return None
         return self._run_from(ctx, 0)
 
     def _run_from(self, ctx: RequestContext, start: int) -> Awaitable[None] | None:
@@ -71,6 +86,8 @@ class Pipeline:
             if tracer is not None:
                 tracer.stage_done(name, ctx, t1 - t0, None)
             t0 = t1
+        if self.memo is not None and tracer is None:
+            self.memo.learn(ctx)
         return None
 
     async def _finish_async(

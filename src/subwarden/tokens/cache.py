@@ -1,4 +1,8 @@
-"""The verified-token cache: a bounded LRU keyed by the token string; a hit skips parsing and signature."""
+"""The verified-token cache: a bounded LRU keyed by the token string; a hit skips parsing and signature.
+
+A ``get`` hit moves the entry to the end; the admission memo (pipeline/memo.py) instead marks the entry
+``USED``, which earns it a second chance at eviction. An entry leaving the cache is marked ``GONE``.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,14 @@ from typing import Any
 
 from subwarden.tokens.keys import VerifyKey
 
+#: ``VerifiedToken.state``: held; held and used since last passed over for eviction; no longer held.
+LIVE, USED, GONE = 0, 1, 2
+
 
 class VerifiedToken:
     """What a successful signature check established; exp/nbf are still checked on every hit."""
 
-    __slots__ = ("alg", "claims", "exp", "header", "issuer", "key", "kid", "nbf")
+    __slots__ = ("alg", "claims", "exp", "header", "issuer", "key", "kid", "nbf", "state")
 
     def __init__(self, header: dict[str, Any], claims: dict[str, Any], issuer: Any, alg: str, key: VerifyKey) -> None:
         self.header = header
@@ -22,6 +29,7 @@ class VerifiedToken:
         self.key = key
         self.exp = claims.get("exp")
         self.nbf = claims.get("nbf")
+        self.state = USED
 
 
 class VerifiedCache:
@@ -40,6 +48,7 @@ class VerifiedCache:
         if entry is None:
             self.misses += 1
             return None
+        entry.state = USED
         self._entries.move_to_end(token)
         self.hits += 1
         return entry
@@ -47,14 +56,41 @@ class VerifiedCache:
     def put(self, token: str, entry: VerifiedToken) -> None:
         if self.max_entries <= 0:
             return
-        self._entries[token] = entry
-        if len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        old = entries.pop(token, None)
+        if old is not None:
+            old.state = GONE
+        entries[token] = entry
+        while len(entries) > self.max_entries:
+            evicted_token, evicted = entries.popitem(last=False)
+            if evicted.state == USED:  # used since it was last passed over: a second chance at the end
+                evicted.state = LIVE
+                entries[evicted_token] = evicted
+                continue
+            evicted.state = GONE
+
+    def peek(self, token: str) -> VerifiedToken | None:
+        """The entry for ``token`` without counting or reordering (the admission memo learning it)."""
+        return self._entries.get(token)
+
+    def holds(self, entry: VerifiedToken) -> bool:
+        """True if ``entry`` is still in the cache and its key not retired: what ``get`` plus the verify
+        stage's retired-key test accept (the admission memo's re-check; nothing counted)."""
+        return entry.state != GONE and not entry.key.retired
+
+    def reused(self, entry: VerifiedToken) -> None:
+        """Count a hit on a held ``entry``; marked used for eviction's second chance instead of being moved."""
+        entry.state = USED
+        self.hits += 1
 
     def discard(self, token: str) -> None:
-        self._entries.pop(token, None)
+        entry = self._entries.pop(token, None)
+        if entry is not None:
+            entry.state = GONE
 
     def clear(self) -> None:
+        for entry in self._entries.values():
+            entry.state = GONE
         self._entries.clear()
 
     def __len__(self) -> int:

@@ -160,6 +160,22 @@ class ClaimPolicy:
             passed.clear()
         passed[id(claims)] = (claims, claims.get("exp"), claims.get("nbf"), claims.get("iat"))
 
+    def time_window(self, claims: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+        """``(exp + leeway, nbf, iat, max_age + leeway)`` of claims that passed ``check``, absent ones as ±inf.
+
+        With ``n = now + leeway`` the claims still pass at ``now`` exactly when
+        ``now < exp_limit and n >= nbf and n >= iat and now - iat <= age_limit`` — the same
+        comparisons of the same numbers as ``check`` (the admission memo re-checks with them).
+        """
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+        leeway = self.leeway
+        return (
+            math.inf if exp is None else exp + leeway,
+            -math.inf if nbf is None else nbf,
+            -math.inf if iat is None else iat,
+            math.inf if self.max_age is None else self.max_age + leeway,
+        )
+
     def _check_all(self, claims: dict[str, Any], now: float) -> None:
         for name in self.required:
             value = claims.get(name)
