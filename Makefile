@@ -3,9 +3,14 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: run test setup services lint typecheck pytest bench bench-smoke docs clean
+.PHONY: run test setup native services lint typecheck pytest pytest-pure bench bench-smoke docs clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed native
+
+# mypyc build of the data plane's hot modules (build/native); rebuilt only when their sources change,
+# and ignored at run time unless it matches them (src/subwarden/native.py).
+native: $(VENV)/.installed
+	$(PY) scripts/build_native.py
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +31,13 @@ typecheck: setup
 	$(VENV)/bin/mypy
 
 pytest: setup services
-	$(VENV)/bin/pytest
+	SUBWARDEN_NATIVE=1 $(VENV)/bin/pytest
 
-test: setup services lint typecheck pytest
+# The data plane again on its pure-Python modules: the fallback when no native build is present.
+pytest-pure: setup
+	SUBWARDEN_NATIVE=0 $(VENV)/bin/pytest tests/http -q
+
+test: setup services lint typecheck pytest pytest-pure
 
 docs: setup
 	$(VENV)/bin/subwarden errors --markdown > docs/errors.md
@@ -40,4 +49,4 @@ bench-smoke: setup
 	$(PY) bench/run.py --smoke
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache
+	rm -rf $(VENV) var build .mypy_cache .ruff_cache

@@ -166,8 +166,10 @@ def _append_forwarding(out: list[bytes], head: RequestHead, ctx: RequestContext,
         if lines is None:
             if len(peer.forwarding) >= 16:
                 peer.forwarding.clear()
-            lines = peer.forwarding[key] = _forwarding_lines(peer.ip_bytes, ctx.scheme.encode(), ctx.host.encode("latin-1"))
-        out += (lines, b"x-request-id: ", ctx.request_id.encode(), b"\r\ntraceparent: ", ctx.traceparent.encode(), b"\r\n")
+            host = ctx.host.encode("latin-1")
+            lines = peer.forwarding[key] = _forwarding_lines(peer.ip_bytes, ctx.scheme.encode(), host)
+        out.append(lines)
+        out += (b"x-request-id: ", ctx.request_id.encode(), b"\r\ntraceparent: ", ctx.traceparent.encode(), b"\r\n")
         return
     xff = b", ".join([*head.xff, peer.ip_bytes]) if head.xff else peer.ip_bytes
     proto = head.fwd_proto or ctx.scheme.encode()

@@ -7,6 +7,7 @@ input); everything here adds the checks a proxy needs on top, and says why a req
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httptools
 
@@ -113,7 +114,8 @@ def _read_target(head: RequestHead, url: bytes) -> None:
 
 def _absolute_form(head: RequestHead, url: bytes) -> tuple[bytes, bytes]:
     try:
-        parsed = httptools.parse_url(url)
+        # Any: httptools' stub says bytes, but absent parts are None (compiled code checks the stub's types).
+        parsed: Any = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
         raise RequestInvalid("invalid absolute-form request target") from None
     if parsed.userinfo or not parsed.host:
