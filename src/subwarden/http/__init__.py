@@ -3,7 +3,7 @@
 from subwarden import native
 
 # Before any submodule is imported: the mypyc build of the hot modules, when it matches the sources.
-NATIVE = native.enable(__path__)
+NATIVE = native.enable(__name__, __path__)
 
 from subwarden.http.problem import ProblemRenderer, problem_response  # noqa: E402 - after native.enable
 from subwarden.http.serve import serve  # noqa: E402
