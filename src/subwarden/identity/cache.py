@@ -132,13 +132,15 @@ class UserCache:
                 return None
         return None
 
-    def reuse(self, held: tuple[CachedUser, ...], mono: float) -> float | None:
-        """The age of the last of ``held`` if each is still held and fresh at ``mono``; else None.
+    def reuse(self, held: tuple[CachedUser, ...]) -> float | None:
+        """The age of the last of ``held`` if each is still held and fresh now; else None (nothing counted).
 
-        Counted as the resolve stage's ``get`` calls would be (negative hits, then a hit), but only once
-        every entry passed; each is marked used for eviction's second chance instead of being moved.
-        ``mono`` is this cache's clock's ``monotonic()``.
+        Counted as the resolve stage's ``get`` calls would be (a negative hit for each negative entry, a hit
+        for a found user), but only once every entry passed; each is marked used (eviction's second chance)
+        instead of being moved. The admission memo checks its one found-user entry itself and calls this
+        for the negative entries read before it.
         """
+        mono = self._clock.monotonic()
         age = 0.0
         for entry in held:
             age = mono - entry.stored_at
@@ -146,8 +148,10 @@ class UserCache:
                 return None
         for entry in held:
             entry.state = USED
-        self.hits += 1
-        self.negative_hits += len(held) - 1
+            if entry.record is None:
+                self.negative_hits += 1
+            else:
+                self.hits += 1
         return age
 
     async def load(self, key: CacheKey, loader: Loader) -> Loaded:

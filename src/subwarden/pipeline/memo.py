@@ -25,14 +25,17 @@ from time import perf_counter_ns
 from typing import Any, cast
 
 from subwarden.clock import Clock, SystemClock
-from subwarden.identity.cache import UserCache
+from subwarden.identity.cache import GONE as USER_GONE
+from subwarden.identity.cache import USED as USER_USED
+from subwarden.identity.cache import CachedUser, UserCache
 from subwarden.identity.enrich import EnrichStage
 from subwarden.identity.revocation import CountedRevocationList, RevocationList, revocation_claims
 from subwarden.pipeline.context import RequestContext
 from subwarden.pipeline.routing import Route, RouteTable
-from subwarden.tokens.cache import GONE, VerifiedCache
+from subwarden.tokens.cache import GONE as VERIFIED_GONE
+from subwarden.tokens.cache import USED as VERIFIED_USED
+from subwarden.tokens.cache import VerifiedCache
 
-_AUTHORIZATION = b"authorization"
 #: At most this many admissions remembered (each holds its raw header value, ~1 kB with the entry).
 MEMO_MAX_ENTRIES = 65_536
 #: The end of the raw Authorization value (the signature's end) keys the memo: hashing it is cheaper than
@@ -44,22 +47,33 @@ _SPLITS_MAX = 4096  # timing dicts kept, one per per-stage share in ns
 class Admitted:
     """What the stages set on an admitted request, plus what a repeat must re-check."""
 
-    __slots__ = (
-        "alg", "candidates", "claims", "exp_limit", "held", "iat", "identity_headers", "issuer", "jose_header",
-        "key_source", "kid", "leeway", "mapping_claim", "mapping_fallback", "mapping_rule", "max_age_limit", "nbf",
-        "raw", "revocation", "revocation_generation", "roles", "route", "subject", "subject_key", "token", "user",
-        "verified",
+    # The fields the re-check reads come first: they share the object's first cache lines.
+    __slots__ = (  # noqa: RUF023 - ordered by use, not by name
+        "raw", "exp_limit", "leeway", "not_before", "age_limit", "iat", "verified", "user_entry", "negatives",
+        "revocation_generation", "revocation",
+        "route", "token", "jose_header", "claims", "issuer", "alg", "kid", "key_source", "candidates", "subject",
+        "subject_key", "mapping_claim", "mapping_rule", "mapping_fallback", "user", "roles", "identity_headers",
     )
 
     def __init__(
-        self, ctx: RequestContext, raw: bytes, verified: Any, held: Any, headers: Any, generation: int
+        self, ctx: RequestContext, raw: bytes, verified: Any, held: tuple[CachedUser, ...], headers: Any,
+        generation: int,
     ) -> None:
-        self.route = ctx.route
         #: The raw Authorization header value this admission is for (compared in full on every use).
         self.raw = raw
+        policy = verified.issuer.policy
+        self.leeway, self.exp_limit, self.not_before, self.iat, self.age_limit = policy.time_window(verified.claims)
+        self.verified = verified
+        #: The user-cache entry that found the user, and the fresh negative entries read before it.
+        self.user_entry = held[-1]
+        self.negatives = held[:-1]
+        jti, iat = revocation_claims(verified.claims)
+        #: The revocation stage's ``is_revoked`` arguments, and the list's generation they were checked at.
+        self.revocation = (verified.issuer.label, jti, ctx.user.user_id if ctx.user is not None else None, iat)
+        self.revocation_generation = generation
+        self.route = ctx.route
         self.token = ctx.token
         # As the verify stage sets them on a verified-cache hit.
-        self.verified = verified
         self.jose_header = verified.header
         self.claims = verified.claims
         self.issuer = verified.issuer
@@ -75,15 +89,6 @@ class Admitted:
         self.user = ctx.user
         self.roles = ctx.roles
         self.identity_headers = headers
-        #: ((user-cache key, entry), …): the negative entries read, then the entry that found the user.
-        self.held = held
-        policy = verified.issuer.policy
-        self.leeway = policy.leeway
-        self.exp_limit, self.nbf, self.iat, self.max_age_limit = policy.time_window(verified.claims)
-        jti, iat = revocation_claims(verified.claims)
-        #: The revocation stage's ``is_revoked`` arguments, and the list's generation they were checked at.
-        self.revocation = (verified.issuer.label, jti, ctx.user.user_id if ctx.user is not None else None, iat)
-        self.revocation_generation = generation
 
 
 def clock_functions(clock: Clock) -> tuple[Any, Any]:
@@ -97,7 +102,7 @@ class AdmissionMemo:
     """Bounded memo of admitted requests; ``replay`` fills a context from it, ``learn`` adds to it."""
 
     __slots__ = (
-        "_counted_revocations", "_enrich", "_entries", "_first_stage", "_monotonic", "_now", "_revocations",
+        "_by_route", "_count", "_counted_revocations", "_enrich", "_monotonic", "_now", "_revocations",
         "_routes", "_splits", "_stage_count", "_stage_names", "_users", "_verified", "_zero", "hits", "max_entries",
         "misses",
     )
@@ -122,29 +127,31 @@ class AdmissionMemo:
         self._now, self._monotonic = clock_functions(clock)
         self._stage_names = tuple(stage_names)
         self._stage_count = len(self._stage_names)
-        self._first_stage = self._stage_names[0]
         self._splits: dict[int, dict[str, int]] = {}
         self._zero = dict.fromkeys(self._stage_names, 0)
         #: The revocation list when it counts revocations in ``generation`` (checks skipped while unchanged).
         self._counted_revocations: CountedRevocationList | None = None
         if isinstance(getattr(revocations, "generation", None), int):
             self._counted_revocations = cast(CountedRevocationList, revocations)
-        self._entries: OrderedDict[tuple[Route, bytes], Admitted] = OrderedDict()
+        #: route → (end of the raw Authorization value → admission), oldest first; ``_count`` entries in all.
+        self._by_route: dict[Route, OrderedDict[bytes, Admitted]] = {}
+        self._count = 0
         self.max_entries = max_entries
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return self._count
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._by_route.clear()
+        self._count = 0
 
     def stats(self) -> dict[str, float]:
         return {
             "admission_memo_hits": self.hits,
             "admission_memo_misses": self.misses,
-            "admission_memo_entries": len(self._entries),
+            "admission_memo_entries": self._count,
         }
 
     # ------------------------------------------------------------ hot path
@@ -154,42 +161,52 @@ class AdmissionMemo:
         route = self._routes.match(ctx.host, ctx.path, ctx.method)
         raw = None
         for name, value in ctx.headers:
-            if name == _AUTHORIZATION:
+            if name == b"authorization":
                 if raw is not None:
                     return False
                 raw = value
         if route is None or raw is None:
             return False
-        key = (route, raw[-_TAIL:])
-        entry = self._entries.get(key)
+        memo = self._by_route.get(route)
+        if memo is None:
+            self.misses += 1
+            return False
+        tail = raw[-_TAIL:]
+        entry = memo.get(tail)
         if entry is None or entry.raw != raw:
             self.misses += 1
             return False
         now = self._now()
-        later = now + entry.leeway
         verified = entry.verified
+        user_entry = entry.user_entry
+        users = self._users
+        age = self._monotonic() - user_entry.stored_at
         counted = self._counted_revocations
-        age = None
-        # Pure checks first, then the user cache (which counts only when every entry holds), then the
-        # verified cache's hit: a refusal moves no counter that the stages will move again.
-        if (
+        # Pure checks first; the negative entries (rare) are counted only once all of them hold, so a
+        # refusal moves no counter that the stages will move again.
+        if not (
             now < entry.exp_limit
-            and later >= entry.nbf
-            and later >= entry.iat
-            and now - entry.iat <= entry.max_age_limit
-            and verified.state != GONE
+            and now + entry.leeway >= entry.not_before
+            and (entry.age_limit is None or now - entry.iat <= entry.age_limit)
+            and verified.state != VERIFIED_GONE
             and not verified.key.retired
+            and user_entry.state != USER_GONE
+            and age < users.positive_ttl
             and (
                 (counted is not None and counted.generation == entry.revocation_generation)
                 or self._not_revoked(entry)
             )
+            and (not entry.negatives or users.reuse(entry.negatives) is not None)
         ):
-            age = self._users.reuse(entry.held, self._monotonic())
-        if age is None:
-            del self._entries[key]
+            del memo[tail]
+            self._count -= 1
             self.misses += 1
             return False
-        self._verified.reused(verified)
+        # Counted as the verify and resolve stages' cache hits; marked used instead of moved (second chance).
+        verified.state = VERIFIED_USED
+        self._verified.hits += 1
+        user_entry.state = USER_USED
+        users.hits += 1
         self.hits += 1
         ctx.route = route
         ctx.token = entry.token
@@ -213,17 +230,10 @@ class AdmissionMemo:
         ctx.cache_age = age
         ctx.identity_headers = list(entry.identity_headers)
         ctx.admission_memo = True
-        # The stages did not run one by one: the measured whole is split evenly (docs/records.md). One
-        # dict per share is kept and copied, cheaper than filling a fresh dict key by key.
-        share, rest = divmod(perf_counter_ns() - t0, self._stage_count)
-        split = self._splits.get(share)
-        timings = split.copy() if split is not None else self._split(share)
-        if rest:
-            timings[self._first_stage] += rest
-        if ctx.timings:
-            ctx.timings.update(timings)
-        else:
-            ctx.timings = timings
+        # The stages did not run one by one: the measured whole is split evenly, rounded down (docs/records.md).
+        # One dict per share is kept; updating the context's (empty) dict from it copies its table in one go.
+        share = (perf_counter_ns() - t0) // self._stage_count
+        ctx.timings.update(self._splits.get(share) or self._split(share))
         return True
 
     def _not_revoked(self, entry: Admitted) -> bool:
@@ -241,7 +251,6 @@ class AdmissionMemo:
             split[name] = share
         if len(self._splits) < _SPLITS_MAX:  # the common shares come first; rare outliers are not kept
             self._splits[share] = split
-            split = split.copy()
         return split
 
     # ------------------------------------------------------------ learning (after the stages ran)
@@ -258,7 +267,7 @@ class AdmissionMemo:
         ):
             return
         route, token, user = ctx.route, ctx.token, ctx.user
-        values = ctx.header_values(_AUTHORIZATION)
+        values = ctx.header_values(b"authorization")
         if route is None or token is None or user is None or len(values) != 1:
             return
         verified = self._verified.peek(token)
@@ -268,10 +277,15 @@ class AdmissionMemo:
         headers = self._enrich.clean_headers(route, user, ctx.claims, ctx.roles)
         if held is None or headers is None:
             return
-        entries = self._entries
-        if len(entries) >= self.max_entries:
-            entries.popitem(last=False)
-        counted = self._counted_revocations
+        memo = self._by_route.setdefault(route, OrderedDict())
         raw = values[0]
-        admitted = Admitted(ctx, raw, verified, held, headers, -1 if counted is None else counted.generation)
-        entries[(route, raw[-_TAIL:])] = admitted
+        tail = raw[-_TAIL:]
+        if memo.pop(tail, None) is not None:
+            self._count -= 1
+        if self._count >= self.max_entries:  # full: forget this route's oldest admission (another's if none)
+            oldest = memo if memo else next(m for m in self._by_route.values() if m)
+            oldest.popitem(last=False)
+            self._count -= 1
+        counted = self._counted_revocations
+        memo[tail] = Admitted(ctx, raw, verified, held, headers, -1 if counted is None else counted.generation)
+        self._count += 1

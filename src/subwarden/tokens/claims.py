@@ -64,6 +64,14 @@ def _finite(value: Any) -> float | int | None:
     return None
 
 
+def _exact_float(value: Any) -> Any:
+    """``value`` as a float when that is the same number (comparisons then stay exact), else unchanged."""
+    if type(value) is int:
+        as_float = float(value)
+        return as_float if as_float == value else value
+    return value
+
+
 def numeric_date(claims: dict[str, Any], name: str) -> float | int | None:
     """A NumericDate claim; None if absent; ``ClaimTypeInvalid`` for strings, bools, inf, NaN, absurd sizes."""
     value = claims.get(name, _MISSING)
@@ -132,7 +140,9 @@ class CompiledRule:
 class ClaimPolicy:
     """An issuer's claim checks: required claims, exp/nbf/iat with leeway, audience, rules."""
 
-    __slots__ = ("_passed", "audiences", "issuer", "leeway", "max_age", "required", "rules")
+    __slots__ = (
+        "_age_limit", "_leeway_float", "_passed", "audiences", "issuer", "leeway", "max_age", "required", "rules",
+    )
 
     def __init__(self, config: IssuerConfig) -> None:
         self.issuer = config.issuer
@@ -141,6 +151,9 @@ class ClaimPolicy:
         self.max_age = config.max_token_age
         self.audiences = frozenset(config.audiences)
         self.rules = tuple(CompiledRule.from_config(r) for r in config.claim_rules)
+        # time_window's per-issuer numbers, made once (shared by every window of this issuer).
+        self._leeway_float = _exact_float(self.leeway)
+        self._age_limit = None if self.max_age is None else _exact_float(self.max_age + self.leeway)
         #: id(claims) → (claims, exp, nbf, iat) of claim sets that passed: only the clock can fail them now.
         self._passed: dict[int, tuple[dict[str, Any], Any, Any, Any]] = {}
 
@@ -160,20 +173,24 @@ class ClaimPolicy:
             passed.clear()
         passed[id(claims)] = (claims, claims.get("exp"), claims.get("nbf"), claims.get("iat"))
 
-    def time_window(self, claims: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-        """``(exp + leeway, nbf, iat, max_age + leeway)`` of claims that passed ``check``, absent ones as ±inf.
+    def time_window(self, claims: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
+        """``(leeway, exp_limit, not_before, iat, age_limit)`` of claims that passed ``check``.
 
-        With ``n = now + leeway`` the claims still pass at ``now`` exactly when
-        ``now < exp_limit and n >= nbf and n >= iat and now - iat <= age_limit`` — the same
-        comparisons of the same numbers as ``check`` (the admission memo re-checks with them).
+        With ``n = now + leeway`` the claims still pass at ``now`` exactly when ``now < exp_limit and
+        n >= not_before and (age_limit is None or now - iat <= age_limit)``: the comparisons ``check`` makes,
+        on the same numbers (``not_before`` is the larger of nbf and iat; an absent bound is ±inf). Numbers
+        are floats where that is exact, so those comparisons take CPython's float fast path (the admission
+        memo re-checks with them on every request).
         """
         exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
         leeway = self.leeway
+        lower = max(-math.inf if nbf is None else nbf, -math.inf if iat is None else iat)
         return (
-            math.inf if exp is None else exp + leeway,
-            -math.inf if nbf is None else nbf,
-            -math.inf if iat is None else iat,
-            math.inf if self.max_age is None else self.max_age + leeway,
+            self._leeway_float,
+            math.inf if exp is None else _exact_float(exp + leeway),
+            _exact_float(lower),
+            None if iat is None else _exact_float(iat),
+            self._age_limit,
         )
 
     def _check_all(self, claims: dict[str, Any], now: float) -> None:
