@@ -11,7 +11,7 @@ from identity_support import WrappedStore, make_config
 from subwarden.clock import FrozenClock
 from subwarden.config.models import CacheConfig
 from subwarden.errors import StoreUnavailable
-from subwarden.identity.cache import UserCache
+from subwarden.identity.cache import GONE, UserCache
 from subwarden.identity.stores.base import UserRecord, create_store
 
 KEY = ("idp", "user_id", "alice")
@@ -228,3 +228,58 @@ async def test_peek_shows_an_entry_without_moving_counters(clock: FrozenClock) -
     assert (view.negative, view.fresh, view.age) == (True, False, 7)
     assert (c.hits, c.negative_hits) == (0, 0)
     assert c.stats()["user_cache_entries"] == 1
+
+
+async def test_an_entry_leaving_the_cache_is_marked_gone_however_it_leaves(clock: FrozenClock) -> None:
+    c = cache(clock, positive_ttl=60, negative_ttl=5, max_entries=2)
+    keys = [("idp", "user_id", name) for name in ("a", "b", "c", "d")]
+    for key in keys[:2]:
+        await c.load(key, Answers([UserRecord(key[2])]))
+    held = c.held((keys[0],), c.get(keys[0])[0])  # type: ignore[index]
+    assert held is not None and held[0].state != GONE
+    replaced = held[0]
+    clock.advance(61)
+    await c.load(keys[0], Answers([UserRecord("a")]))  # reloaded after the TTL: a new entry
+    await c.load(keys[1], Answers([UserRecord("b")]))
+    assert replaced.state == GONE
+    fresh = c.held((keys[0],), c.get(keys[0])[0])  # type: ignore[index]
+    assert fresh is not None
+    c.invalidate(keys[0])
+    assert fresh[0].state == GONE
+    b = c.held((keys[1],), c.peek(keys[1]).user)  # type: ignore[union-attr]
+    assert b is not None
+    await c.load(keys[2], Answers([UserRecord("c")]))
+    await c.load(keys[3], Answers([UserRecord("d")]))  # evicts b, the least recently used
+    assert c.peek(keys[1]) is None and b[0].state == GONE
+    cached = [c.held((k,), c.peek(k).user) for k in keys[2:]]  # type: ignore[union-attr]
+    c.invalidate_all()
+    assert all(h is not None and h[0].state == GONE for h in cached)
+
+
+async def test_an_entry_used_in_place_by_the_admission_memo_gets_a_second_chance(clock: FrozenClock) -> None:
+    c = cache(clock, positive_ttl=60, negative_ttl=5, max_entries=2)
+    a, b, d = (("idp", "user_id", name) for name in ("a", "b", "d"))
+    await c.load(a, Answers([UserRecord("a")]))
+    await c.load(b, Answers([UserRecord("b")]))
+    await c.load(("idp", "user_id", "c"), Answers([UserRecord("c")]))  # a (oldest) goes; b, c passed over once
+    assert c.peek(a) is None and c.evictions == 1
+    held = c.held((b,), c.peek(b).user)  # type: ignore[union-attr]
+    assert held is not None and c.reuse(held) == 0.0  # the memo used b without moving it
+    await c.load(d, Answers([UserRecord("d")]))
+    assert c.peek(b) is not None and c.peek(("idp", "user_id", "c")) is None  # c went, b stayed
+    assert c.hits == 1
+
+
+async def test_held_entries_are_reused_only_while_every_one_is_fresh(clock: FrozenClock) -> None:
+    c = cache(clock, positive_ttl=60, negative_ttl=5)
+    nobody, alice = ("idp", "user_id", "nobody"), ("idp", "email", "alice@example.com")
+    await c.load(nobody, Answers([]))
+    await c.load(alice, Answers([ALICE]))
+    held = c.held((nobody, alice), ALICE)
+    assert held is not None and len(held) == 2
+    assert c.held((nobody, alice), UserRecord("someone else")) is None
+    clock.advance(4)
+    assert c.reuse(held) == pytest.approx(4) and (c.hits, c.negative_hits) == (1, 1)
+    clock.advance(1)  # the negative entry is past its TTL: nothing reused, nothing counted
+    assert c.reuse(held) is None and (c.hits, c.negative_hits) == (1, 1)
+    assert c.held((nobody, alice), ALICE) is None

@@ -158,3 +158,59 @@ async def test_records_window_and_audience_facts_when_diagnosing(harness: Make, 
     assert facts["validate.now"] == NOW + 400 and facts["validate.exp_offset"] == -100
     assert facts["validate.leeway"] == 30 and facts["validate.iss_expected"] == ISS
     assert facts["validate.aud_expected"] == ["api"] and facts["validate.aud_actual"] == "api"
+
+
+def _window_passes(p: ClaimPolicy, payload: dict[str, Any], now: float) -> bool:
+    leeway, exp_limit, not_before, iat, age_limit = p.time_window(payload)
+    return bool(
+        now < exp_limit and now + leeway >= not_before and (age_limit is None or now - iat <= age_limit)
+    )
+
+
+def _check_passes(p: ClaimPolicy, payload: dict[str, Any], now: float) -> bool:
+    try:
+        p._check_all(payload, now)  # the full check, not its remembered fast path
+    except GatewayError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("leeway", [0, 30, 2.5])
+@pytest.mark.parametrize("max_age", [None, 100, 0.75])
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"exp": int(NOW) + 10, "nbf": int(NOW) - 10, "iat": int(NOW) - 20},
+        {"exp": NOW + 10.5, "nbf": NOW - 0.25, "iat": NOW - 0.5},
+        {"exp": int(NOW) + 10, "nbf": DROP, "iat": int(NOW) - 1},
+        {"exp": int(NOW) + 90, "nbf": int(NOW) + 5, "iat": int(NOW) + 1},
+        {"exp": int(NOW) + 90, "nbf": DROP, "iat": DROP},
+    ],
+)
+def test_the_time_window_passes_exactly_when_the_checks_pass(
+    leeway: float, max_age: float | None, times: dict[str, Any]
+) -> None:
+    p = policy(leeway=leeway, max_token_age=max_age, required_claims=[])
+    payload = base(**times)
+    if max_age is not None and "iat" not in payload:
+        assert not _check_passes(p, payload, NOW)  # never admitted, so never given a window
+        return
+    edges = [NOW]
+    for name in ("exp", "nbf", "iat"):
+        value = payload.get(name)
+        if value is not None:
+            edges += [value - leeway, value + leeway]
+            if max_age is not None:
+                edges.append(value + max_age + leeway)
+    for edge in edges:
+        for now in (edge - 1, edge - 0.25, edge - 1e-6, edge, edge + 1e-6, edge + 0.25, edge + 1):
+            for n in (now, float(now)):
+                assert _window_passes(p, payload, n) == _check_passes(p, payload, n), (n, payload)
+
+
+def test_time_window_numbers_are_floats_when_exact() -> None:
+    leeway, exp_limit, not_before, iat, age_limit = policy(leeway=30, max_token_age=60).time_window(
+        base(exp=int(NOW) + 300, nbf=DROP, iat=int(NOW))
+    )
+    assert all(type(x) is float for x in (leeway, exp_limit, not_before, iat, age_limit))
+    assert (exp_limit, not_before, age_limit) == (NOW + 330, NOW, 90)
