@@ -25,6 +25,7 @@ NATIVE_MODULES = (
     "subwarden.http.ids",
     "subwarden.http.intake",
     "subwarden.http.response",
+    "subwarden.http.server",
     "subwarden.http.upstream",
 )
 _PACKAGE = Path(__file__).resolve().parent

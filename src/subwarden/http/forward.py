@@ -9,12 +9,15 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from subwarden.errors import InternalError
 from subwarden.http.head import RequestHead
 from subwarden.pipeline.context import RequestContext
 from subwarden.pipeline.routing import Route, Target
+
+if TYPE_CHECKING:
+    from subwarden.http.upstream import UpstreamPool
 
 HOP_BY_HOP = frozenset(
     {
@@ -66,7 +69,7 @@ class TargetPlan:
     def __init__(self, target: Target) -> None:
         self.target = target
         #: The data plane's pool for this target, looked up once (``DataPlane.pool_for``).
-        self.pool: Any = None
+        self.pool: UpstreamPool | None = None
         self.label = target.authority
         self.host_line = b"host: " + target.authority.encode("latin-1") + b"\r\n"
         self.prefix = target.path_prefix.encode("latin-1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 
 import httptools
 
@@ -15,21 +15,10 @@ from subwarden.http.response import ResponseHead
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    # The one kind of sink: typed concretely so the compiled build calls it directly.
+    from subwarden.http.exchange import Exchange as ResponseSink
+
 log = logging.getLogger("subwarden.http")
-
-
-class ResponseSink(Protocol):
-    """What an upstream connection reports to (the exchange it serves)."""
-
-    def on_response_head(self, status: int, head: ResponseHead) -> None: ...
-    def on_response_body(self, data: bytes) -> None: ...
-    def on_response_end(self, reusable: bool) -> None: ...
-    def on_upstream_failed(self, err: GatewayError) -> None: ...
-    def on_upstream_lost(self) -> None: ...
-    def on_upstream_progress(self) -> None: ...
-    def on_upstream_writable(self, writable: bool) -> None: ...
-    def cork_client(self) -> None: ...
-    def uncork_client(self) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
