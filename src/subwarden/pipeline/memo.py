@@ -13,7 +13,8 @@ fixed by them and by the user record, so a repeat re-checks only what can change
 - the revocation list (skipped while an in-memory list's ``generation`` has not moved).
 
 A failed check drops the entry and the request runs every stage, which learns it again if it is
-admitted. Requests with facts (diagnose) and pipelines with a tracer never use the memo.
+admitted. Requests with facts (diagnose) and pipelines with a tracer never use the memo. A memo
+answer lists every stage in ``ctx.timings`` with 0 ns (none ran) and sets ``ctx.admission_memo``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from time import perf_counter_ns
 from typing import Any, cast
 
 from subwarden.clock import Clock, SystemClock
@@ -41,7 +41,6 @@ MEMO_MAX_ENTRIES = 65_536
 #: The end of the raw Authorization value (the signature's end) keys the memo: hashing it is cheaper than
 #: hashing ~700 bytes, and the whole value is compared before an entry is used.
 _TAIL = 48
-_SPLITS_MAX = 4096  # timing dicts kept, one per per-stage share in ns
 
 
 class Admitted:
@@ -103,7 +102,7 @@ class AdmissionMemo:
 
     __slots__ = (
         "_by_route", "_count", "_counted_revocations", "_enrich", "_monotonic", "_now", "_revocations",
-        "_routes", "_splits", "_stage_count", "_stage_names", "_users", "_verified", "_zero", "hits", "max_entries",
+        "_routes", "_users", "_verified", "_zero", "hits", "max_entries",
         "misses",
     )
 
@@ -125,10 +124,8 @@ class AdmissionMemo:
         self._revocations = revocations
         self._enrich = enrich
         self._now, self._monotonic = clock_functions(clock)
-        self._stage_names = tuple(stage_names)
-        self._stage_count = len(self._stage_names)
-        self._splits: dict[int, dict[str, int]] = {}
-        self._zero = dict.fromkeys(self._stage_names, 0)
+        #: The timings of a memo answer: every stage, none of which ran.
+        self._zero = dict.fromkeys(stage_names, 0)
         #: The revocation list when it counts revocations in ``generation`` (checks skipped while unchanged).
         self._counted_revocations: CountedRevocationList | None = None
         if isinstance(getattr(revocations, "generation", None), int):
@@ -157,7 +154,6 @@ class AdmissionMemo:
     # ------------------------------------------------------------ hot path
     def replay(self, ctx: RequestContext) -> bool:
         """Fill ``ctx`` as the stages would and return True, or return False (nothing set) to run them."""
-        t0 = perf_counter_ns()
         route = self._routes.match(ctx.host, ctx.path, ctx.method)
         raw = None
         for name, value in ctx.headers:
@@ -230,10 +226,9 @@ class AdmissionMemo:
         ctx.cache_age = age
         ctx.identity_headers = list(entry.identity_headers)
         ctx.admission_memo = True
-        # The stages did not run one by one: the measured whole is split evenly, rounded down (docs/records.md).
-        # One dict per share is kept; updating the context's (empty) dict from it copies its table in one go.
-        share = (perf_counter_ns() - t0) // self._stage_count
-        ctx.timings.update(self._splits.get(share) or self._split(share))
+        # No stage ran: each shows 0 ns (docs/records.md); the admission's own time is in the request's duration.
+        # Updating the context's (empty) dict from a prepared one copies its table in one go.
+        ctx.timings.update(self._zero)
         return True
 
     def _not_revoked(self, entry: Admitted) -> bool:
@@ -244,14 +239,6 @@ class AdmissionMemo:
         if counted is not None:
             entry.revocation_generation = counted.generation
         return True
-
-    def _split(self, share: int) -> dict[str, int]:
-        split = self._zero.copy()
-        for name in split:
-            split[name] = share
-        if len(self._splits) < _SPLITS_MAX:  # the common shares come first; rare outliers are not kept
-            self._splits[share] = split
-        return split
 
     # ------------------------------------------------------------ learning (after the stages ran)
     def learn(self, ctx: RequestContext) -> None:
