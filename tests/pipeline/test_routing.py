@@ -74,3 +74,18 @@ def test_route_stage_raises_route_not_found_when_nothing_matches() -> None:
     ctx = RequestContext("GET", "/only/x", [], host="gw.test")
     stage.run(ctx)
     assert ctx.route is not None and ctx.route.name == "only"
+
+
+def test_a_table_whose_first_route_takes_everything_answers_it_for_any_request() -> None:
+    cfg = parse_config(
+        {
+            "issuers": [{"issuer": "https://idp.test", "keys": {"files": ["k.pem"]}}],
+            "routes": [{"name": "all", "upstream": {"targets": ["http://127.0.0.1:1"]}}],
+        },
+        env={},
+    )
+    routes = RouteTable.from_config(cfg)
+    for host, path, method in [("gw.test", "/", "GET"), ("[::1]:8080", "/a/b?c", "DELETE"), ("", "", "PATCH")]:
+        route = routes.match(host, path, method)
+        assert route is not None and route.name == "all"
+    assert RouteTable([]).match("gw.test", "/", "GET") is None

@@ -90,7 +90,7 @@ def compile_route(rc: RouteConfig, config: GatewayConfig) -> Route:
 class RouteTable:
     """Routes ordered most specific first: host-bound before any-host, longer prefixes first."""
 
-    __slots__ = ("_checks", "_host_bound", "routes")
+    __slots__ = ("_always", "_checks", "_host_bound", "routes")
 
     def __init__(self, routes: Sequence[Route]) -> None:
         self.routes = tuple(
@@ -99,8 +99,14 @@ class RouteTable:
         #: Without a host-bound route the Host header never decides: skip normalizing it.
         self._host_bound = any(r.host is not None for r in self.routes)
         self._checks = tuple((r, r.host, r.methods, r.path_prefix) for r in self.routes)
+        #: A first route taking any host, method and path is every request's answer (first match wins).
+        first = self.routes[0] if self.routes else None
+        catch_all = first is not None and first.host is None and not first.methods and first.path_prefix == "/"
+        self._always = first if catch_all else None
 
     def match(self, host: str, path: str, method: str) -> Route | None:
+        if self._always is not None:
+            return self._always
         if self._host_bound:
             host = host.rsplit(":", 1)[0].lower() if host and not host.startswith("[") else host.lower()
         for route, route_host, methods, prefix in self._checks:
