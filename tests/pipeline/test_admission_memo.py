@@ -343,3 +343,24 @@ async def test_the_memo_stays_within_its_bound(db: Path, clock: FrozenClock) -> 
         assert len(memo) == 3
     finally:
         await gw.close()
+
+
+@pytest.mark.parametrize(
+    ("tokens", "cache"),
+    [
+        ({"cookie": "session"}, {}),
+        ({"verified_cache_size": 0}, {}),
+        ({}, {"positive_ttl": 0}),
+        ({}, {"max_entries": 0}),
+    ],
+)
+async def test_no_memo_where_it_could_never_answer_or_a_cookie_could_conflict(
+    db: Path, clock: FrozenClock, tokens: dict[str, object], cache: dict[str, object]
+) -> None:
+    gw = await started(gateway_config(db, tokens=tokens, cache=cache), clock)
+    try:
+        assert gw.pipeline.memo is None
+        tok = token(clock)
+        assert [code(await admit(gw, tok)) for _ in range(2)] == [None, None]
+    finally:
+        await gw.close()

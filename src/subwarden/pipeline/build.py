@@ -32,7 +32,11 @@ def build_gateway(
     identity = build_identity(config, clock, store=store, revocations=revocations)
     stages = [RouteStage(routes), *tokens.stages, *identity.stages]
     memo = None
-    if tracer is None and not config.tokens.cookie:  # a cookie can conflict with the header: always extract
+    cache = config.identity.cache
+    # Only without a tracer (diagnose), without a token cookie (it can conflict with the header: always
+    # extracted) and with both caches on (an answer is reused only while both still hold its entries).
+    remembers = config.tokens.verified_cache_size > 0 and cache.positive_ttl > 0 and cache.max_entries > 0
+    if tracer is None and not config.tokens.cookie and remembers:
         memo = AdmissionMemo(
             routes=routes, verified=tokens.cache, users=identity.cache, revocations=identity.revocations,
             enrich=identity.enrich, clock=clock, stage_names=[s.name for s in stages],

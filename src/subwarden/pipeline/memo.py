@@ -102,8 +102,7 @@ class AdmissionMemo:
 
     __slots__ = (
         "_by_route", "_count", "_counted_revocations", "_enrich", "_monotonic", "_now", "_revocations",
-        "_routes", "_users", "_verified", "_zero", "hits", "max_entries",
-        "misses",
+        "_routes", "_users", "_verified", "_zero", "hits", "max_entries", "misses",
     )
 
     def __init__(
@@ -139,10 +138,6 @@ class AdmissionMemo:
 
     def __len__(self) -> int:
         return self._count
-
-    def clear(self) -> None:
-        self._by_route.clear()
-        self._count = 0
 
     def stats(self) -> dict[str, float]:
         return {
@@ -244,8 +239,7 @@ class AdmissionMemo:
     def learn(self, ctx: RequestContext) -> None:
         """Remember ``ctx`` if the stages admitted it from cached state alone; otherwise leave the memo as is."""
         if (
-            self.max_entries <= 0
-            or ctx.error is not None
+            ctx.error is not None
             or ctx.facts is not None
             or ctx.anonymous
             or ctx.shadow_error is not None
