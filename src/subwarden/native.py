@@ -27,6 +27,9 @@ NATIVE_MODULES = (
     "subwarden.http.response",
     "subwarden.http.server",
     "subwarden.http.upstream",
+    "subwarden.pipeline.context",
+    "subwarden.pipeline.memo",
+    "subwarden.pipeline.stage",
 )
 _PACKAGE = Path(__file__).resolve().parent
 #: Where the build lives: build/native at the repository root (a source checkout or editable install).

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from subwarden.clock import FrozenClock
 from subwarden.pipeline.context import RequestContext
@@ -28,3 +30,15 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 def frozen_perf_ns(clock: FrozenClock) -> Callable[[], int]:
     """A perf_counter_ns stand-in that moves only with ``clock`` (exact record timestamps)."""
     return lambda: int(clock.monotonic() * 1e9)
+
+
+def broken_context(ctx: RequestContext, **fields: Any) -> Any:
+    """A stand-in for ``ctx`` with slots set to values their types forbid (a bug elsewhere).
+
+    The compiled build refuses such assignments on a real RequestContext, so the stand-in copies
+    its values into a plain object the writer reads the same way.
+    """
+    names = [n for n in dir(ctx) if not n.startswith("_") and not callable(getattr(ctx, n))]
+    stand_in = SimpleNamespace(**{n: getattr(ctx, n) for n in names})
+    stand_in.__dict__.update(fields)
+    return stand_in

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from observe_support import CtxFactory, frozen_perf_ns
+from observe_support import CtxFactory, broken_context, frozen_perf_ns
 
 from subwarden.clock import FrozenClock
 from subwarden.errors import UserNotFound
@@ -96,7 +96,7 @@ def test_without_sinks_the_drain_feeds_metrics_and_skips_a_context_it_cannot_cou
     metrics = GatewayMetrics(process=False)
     writer = RecordWriter(shaper, [], metrics=metrics, clock=clock)
     writer.record(make_ctx())
-    writer.record(make_ctx(timings=None))  # a bug elsewhere left a slot broken
+    writer.record(broken_context(make_ctx(), timings=None))  # a bug elsewhere left a slot broken
     writer.record(make_ctx(error=UserNotFound()))
     writer.flush_sync()
     text = metrics.exposition()[0].decode()
