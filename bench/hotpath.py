@@ -32,6 +32,7 @@ from subwarden.http.connection import ClientConnection  # noqa: E402
 from subwarden.http.server import DataPlane  # noqa: E402
 from subwarden.http.upstream import UpstreamConnection  # noqa: E402
 from subwarden.pipeline.context import RequestContext  # noqa: E402
+from subwarden.pipeline.stage import Pipeline  # noqa: E402
 from subwarden.serve import build_serving_gateway  # noqa: E402
 from tokens import ensure_keys, read_tokens, token_file  # noqa: E402
 from users import user_ids, write_sqlite  # noqa: E402
@@ -173,12 +174,14 @@ async def _run(args: argparse.Namespace) -> None:
 
 
 class _AdmittedStub:
-    """Admission replaced by copying a precomputed result: what is left is the data plane's own cost."""
+    """Admission replaced by one stage copying a precomputed result: what is left is the data plane's own cost."""
+
+    name = "stub"
 
     def __init__(self, route: Any, identity: dict[bytes, list[tuple[bytes, bytes]]]) -> None:
         self.route, self.identity = route, identity
 
-    def admit(self, ctx: Any) -> None:
+    def run(self, ctx: Any) -> None:
         ctx.route = self.route
         ctx.identity_headers = self.identity[ctx.headers[1][1]]
 
@@ -193,7 +196,7 @@ def _stub_admission(gateway: Any, requests: list[bytes]) -> None:
         if pending is not None or ctx.error is not None:
             raise RuntimeError("warm-up left a token unadmitted")
         identity[auth] = ctx.identity_headers
-    gateway.pipeline = _AdmittedStub(route, identity)
+    gateway.pipeline = Pipeline([_AdmittedStub(route, identity)])
     gateway.record = lambda ctx: None
 
 
