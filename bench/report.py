@@ -34,10 +34,15 @@ def _median_of(items: list[dict[str, Any]]) -> dict[str, Any]:
         values = [r[field] for r in valid]
         return round(statistics.median(values), 2) if values else None
 
+    # Requests per second of the target's own CPU time: on a shared machine whose pinned core is
+    # partly taken by other tenants, req/s falls with the stolen time but this stays put.
+    per_cpu = [r["rps"] / (r["target_cpu_pct"] / 100) for r in valid if r.get("target_cpu_pct")]
+
     return {
         "workers": items[0]["workers"], "repeats": len(items), "valid_repeats": len(valid),
         "rps": med("rps"), "p50_ms": med("p50_ms"), "p99_ms": med("p99_ms"), "errors": med("errors"),
         "target_cpu_pct": med("target_cpu_pct"),
+        "rps_per_cpu": round(statistics.median(per_cpu), 0) if per_cpu else None,
         "load_cpu_pct": med("load_cpu_pct") if all(r["load_cpu_pct"] is not None for r in valid) else None,
         "rps_each": [r["rps"] for r in items], "invalid_reasons": sorted({r["invalid"] for r in items if r["invalid"]}),
     }
@@ -60,6 +65,11 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, float | None]:
         nginx_p99 = get(f"{layout}/cached/nginx", "p99_ms")
         out[f"{layout}/cached p99 subwarden ÷ nginx"] = _ratio(get(sw, "p99_ms"), nginx_p99)
     out["pinned/new subwarden ÷ haproxy"] = _ratio(get("pinned/new/subwarden"), get("pinned/new/haproxy"))
+    for mode in ("cached", "new"):
+        sw = get(f"pinned/{mode}/subwarden", "rps_per_cpu")
+        for other in ("haproxy", "nginx") if mode == "cached" else ("haproxy",):
+            out[f"pinned/{mode} subwarden ÷ {other}, per CPU-second"] = _ratio(
+                sw, get(f"pinned/{mode}/{other}", "rps_per_cpu"))
     out["unpinned/cached subwarden-2w ÷ subwarden-1w"] = _ratio(
         _subwarden_with(summary, 2), _subwarden_with(summary, 1))
     return out
@@ -126,12 +136,13 @@ def _machine_table(machine: dict[str, Any]) -> str:
 
 
 def _runs_table(summary: dict[str, dict[str, Any]]) -> list[str]:
-    rows = ["| layout / tokens / target | req/s | p50 ms | p99 ms | errors | target CPU % | load CPU % | valid runs |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| layout / tokens / target | req/s | p50 ms | p99 ms | errors | target CPU % | req per CPU-s | load CPU % "
+            "| valid runs |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, s in summary.items():
         note = f" ({'; '.join(s['invalid_reasons'])})" if s["invalid_reasons"] else ""
         cells = [key, _fmt(s["rps"], 0), _fmt(s["p50_ms"]), _fmt(s["p99_ms"]), _fmt(s["errors"], 0),
-                 _fmt(s["target_cpu_pct"], 0), _fmt(s["load_cpu_pct"], 0), f"{s['valid_repeats']}/{s['repeats']}{note}"]
+                 _fmt(s["target_cpu_pct"], 0), _fmt(s.get("rps_per_cpu"), 0), _fmt(s["load_cpu_pct"], 0),
+                 f"{s['valid_repeats']}/{s['repeats']}{note}"]
         rows.append("| " + " | ".join(cells) + " |")
     return rows
 
