@@ -22,13 +22,12 @@ from typing import NamedTuple
 from subwarden.clock import Clock
 from subwarden.config.models import CacheConfig
 from subwarden.errors import STORE_ERRORS, GatewayError
+from subwarden.eviction import GONE, USED, evict_over
 from subwarden.identity.stores.base import UserRecord
 
 CacheKey = tuple[str, str, str]
 Loader = Callable[[], Awaitable[list[UserRecord]]]
 
-#: ``CachedUser.state``: held; held and used since it was last passed over for eviction; no longer held.
-LIVE, USED, GONE = 0, 1, 2
 
 
 class CachedUser:
@@ -214,13 +213,7 @@ class UserCache:
         self._prefixes.add((key[0], key[1]))
         if record is not None:
             self._index(record.user_id, key)
-        while len(entries) > self.max_entries:
-            evicted_key, evicted = entries.popitem(last=False)
-            if evicted.state == USED:  # used since it was last passed over: a second chance at the end
-                evicted.state = LIVE
-                entries[evicted_key] = evicted
-                continue
-            evicted.state = GONE
+        for evicted_key, evicted in evict_over(entries, self.max_entries):
             if evicted.record is not None:
                 self._unindex(evicted.record.user_id, evicted_key)
             self.evictions += 1

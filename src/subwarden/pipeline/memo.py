@@ -25,15 +25,12 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from subwarden.clock import Clock, SystemClock
-from subwarden.identity.cache import GONE as USER_GONE
-from subwarden.identity.cache import USED as USER_USED
+from subwarden.eviction import GONE, USED
 from subwarden.identity.cache import CachedUser, UserCache
 from subwarden.identity.enrich import EnrichStage
 from subwarden.identity.revocation import CountedRevocationList, RevocationList, revocation_claims
 from subwarden.pipeline.context import RequestContext
 from subwarden.pipeline.routing import Route, RouteTable
-from subwarden.tokens.cache import GONE as VERIFIED_GONE
-from subwarden.tokens.cache import USED as VERIFIED_USED
 from subwarden.tokens.cache import VerifiedCache
 
 #: At most this many admissions remembered (each holds its raw header value, ~1 kB with the entry).
@@ -179,9 +176,9 @@ class AdmissionMemo:
             now < entry.exp_limit
             and now + entry.leeway >= entry.not_before
             and (entry.age_limit is None or now - entry.iat <= entry.age_limit)
-            and verified.state != VERIFIED_GONE
+            and verified.state != GONE
             and not verified.key.retired
-            and user_entry.state != USER_GONE
+            and user_entry.state != GONE
             and age < users.positive_ttl
             and (
                 (counted is not None and counted.generation == entry.revocation_generation)
@@ -194,9 +191,9 @@ class AdmissionMemo:
             self.misses += 1
             return False
         # Counted as the verify and resolve stages' cache hits; marked used instead of moved (second chance).
-        verified.state = VERIFIED_USED
+        verified.state = USED
         self._verified.hits += 1
-        user_entry.state = USER_USED
+        user_entry.state = USED
         users.hits += 1
         self.hits += 1
         ctx.route = route

@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from subwarden.eviction import GONE, USED, evict_over
 from subwarden.tokens.keys import VerifyKey
-
-#: ``VerifiedToken.state``: held; held and used since last passed over for eviction; no longer held.
-LIVE, USED, GONE = 0, 1, 2
 
 
 class VerifiedToken:
@@ -61,13 +59,8 @@ class VerifiedCache:
         if old is not None:
             old.state = GONE
         entries[token] = entry
-        while len(entries) > self.max_entries:
-            evicted_token, evicted = entries.popitem(last=False)
-            if evicted.state == USED:  # used since it was last passed over: a second chance at the end
-                evicted.state = LIVE
-                entries[evicted_token] = evicted
-                continue
-            evicted.state = GONE
+        for _ in evict_over(entries, self.max_entries):
+            pass
 
     def peek(self, token: str) -> VerifiedToken | None:
         """The entry for ``token`` without counting or reordering (the admission memo learning it)."""
