@@ -162,6 +162,19 @@ def test_rows_are_inserted_once_commit_rows_are_buffered_or_the_oldest_waited_th
     assert count_rows(db) == 5
 
 
+def test_a_large_insert_keeps_every_row_and_its_order_across_multi_row_statements(
+    clock: FrozenClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "r.db"
+    sink = SqliteSink(db, clock=clock, commit_rows=10_000)
+    rows = [row(ts=clock.now() + i) for i in range(253)]  # two 100-row statements and 53 rows one by one
+    sink.write(RecordBatch(rows))
+    sink.close()
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute(f"SELECT {', '.join(STORED)} FROM records ORDER BY id").fetchall()
+    assert stored == rows
+
+
 async def test_the_drain_inserts_buffered_rows_once_they_are_due_without_new_records(
     shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path
 ) -> None:

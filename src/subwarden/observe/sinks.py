@@ -7,6 +7,7 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -101,6 +102,15 @@ def _null(value: None) -> None:
 # other sqlite3 user (None still binds as NULL).
 sqlite3.register_adapter(type(None), _null)
 _INSERT = f"INSERT INTO records ({', '.join(STORED)}) VALUES ({', '.join('?' * len(STORED))})"
+#: Rows per multi-row INSERT (900 bound values: under SQLite's historical 999-variable limit).
+#: sqlite3 releases the GIL around every statement step; executemany steps once per row, so under load
+#: the record thread and the event loop handed the GIL back and forth per row. One step per 100
+#: rows: 2.5 instead of 3.8-4.1 us of CPU per row measured alone, and 100x fewer hand-offs.
+_CHUNK_ROWS = 100
+_INSERT_CHUNK = (
+    f"INSERT INTO records ({', '.join(STORED)}) VALUES "
+    + ", ".join(["(" + ", ".join("?" * len(STORED)) + ")"] * _CHUNK_ROWS)
+)
 
 
 def table_layout(conn: sqlite3.Connection, table: str = "records") -> int:
@@ -205,9 +215,13 @@ class SqliteSink:
             return
         self._pending = []
         conn = self._connection()
+        whole = len(pending) - len(pending) % _CHUNK_ROWS
         with conn:
             conn.execute("BEGIN")
-            conn.executemany(_INSERT, pending)
+            for start in range(0, whole, _CHUNK_ROWS):
+                conn.execute(_INSERT_CHUNK, list(chain.from_iterable(pending[start : start + _CHUNK_ROWS])))
+            if whole < len(pending):
+                conn.executemany(_INSERT, pending[whole:])
         self.prune_if_due()
 
     def prune_if_due(self) -> int:
