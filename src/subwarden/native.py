@@ -30,6 +30,10 @@ NATIVE_MODULES = (
     "subwarden.pipeline.context",
     "subwarden.pipeline.memo",
     "subwarden.pipeline.stage",
+    "subwarden.tokens.compact",
+    "subwarden.tokens.claims",
+    "subwarden.tokens.extract",
+    "subwarden.tokens.validate",
 )
 _PACKAGE = Path(__file__).resolve().parent
 #: Where the build lives: build/native at the repository root (a source checkout or editable install).
