@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -75,6 +76,7 @@ async def _worker(
         bound = await plane.start(sock)
         log.info("data plane listening on http://%s:%d (pid %d)", listen.host, bound, os.getpid())
         _settle_gc()
+        _bound_gil_holds()
         await stop.wait()
         log.info("draining (pid %d, %d connections)", os.getpid(), plane.connections)
         await plane.drain()
@@ -92,6 +94,19 @@ def _settle_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+
+#: Longest the record thread's pure-Python shaping may hold the GIL while the event loop waits for it.
+GIL_SWITCH_SECONDS = 0.001
+
+
+def _bound_gil_holds() -> None:
+    """Hand the GIL back to a waiting thread after 1 ms instead of Python's default 5 ms.
+
+    The event loop waiting up to 5 ms behind a record batch showed in the tail: pinned, records on,
+    p99 went from ~13.4 to ~10 ms (medians of 4 interleaved runs) with no loss of throughput.
+    """
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
 
 def _watch_parent(loop: asyncio.AbstractEventLoop, parent: int, stop: asyncio.Event) -> None:
