@@ -22,7 +22,7 @@ from typing import NamedTuple
 from subwarden.clock import Clock
 from subwarden.config.models import CacheConfig
 from subwarden.errors import STORE_ERRORS, GatewayError
-from subwarden.eviction import GONE, USED, evict_over
+from subwarden.eviction import GONE, LIVE, USED, evict_over
 from subwarden.identity.stores.base import UserRecord
 
 CacheKey = tuple[str, str, str]
@@ -38,7 +38,7 @@ class CachedUser:
     def __init__(self, record: UserRecord | None, stored_at: float) -> None:
         self.record = record
         self.stored_at = stored_at
-        self.state = USED
+        self.state = LIVE
 
 
 Entry = CachedUser
@@ -106,7 +106,6 @@ class UserCache:
             if age >= self.positive_ttl:
                 return None
             self.hits += 1
-        entry.state = USED
         self._entries.move_to_end(key)
         return record, age
 
@@ -136,8 +135,7 @@ class UserCache:
 
         Counted as the resolve stage's ``get`` calls would be (a negative hit for each negative entry, a hit
         for a found user), but only once every entry passed; each is marked used (eviction's second chance)
-        instead of being moved. The admission memo checks its one found-user entry itself and calls this
-        for the negative entries read before it.
+        instead of being moved. The admission memo calls this with every entry the resolve stage read.
         """
         mono = self._clock.monotonic()
         age = 0.0

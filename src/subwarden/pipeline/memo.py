@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from subwarden.clock import Clock, SystemClock
-from subwarden.eviction import GONE, USED
 from subwarden.identity.cache import CachedUser, UserCache
 from subwarden.identity.enrich import EnrichStage
 from subwarden.identity.revocation import CountedRevocationList, RevocationList, revocation_claims
@@ -45,7 +44,7 @@ class Admitted:
 
     # The fields the re-check reads come first: they share the object's first cache lines.
     __slots__ = (  # noqa: RUF023 - ordered by use, not by name
-        "raw", "exp_limit", "leeway", "not_before", "age_limit", "iat", "verified", "user_entry", "negatives",
+        "raw", "exp_limit", "leeway", "not_before", "age_limit", "iat", "verified", "held",
         "revocation_generation", "revocation",
         "route", "token", "jose_header", "claims", "issuer", "alg", "kid", "key_source", "candidates", "subject",
         "subject_key", "mapping_claim", "mapping_rule", "mapping_fallback", "user", "roles", "identity_headers",
@@ -60,9 +59,8 @@ class Admitted:
         policy = verified.issuer.policy
         self.leeway, self.exp_limit, self.not_before, self.iat, self.age_limit = policy.time_window(verified.claims)
         self.verified = verified
-        #: The user-cache entry that found the user, and the fresh negative entries read before it.
-        self.user_entry = held[-1]
-        self.negatives = held[:-1]
+        #: The user-cache entries the resolve stage read: fresh negatives, then the one that found the user.
+        self.held = held
         jti, iat = revocation_claims(verified.claims)
         #: The revocation stage's ``is_revoked`` arguments, and the list's generation they were checked at.
         self.revocation = (verified.issuer.label, jti, ctx.user.user_id if ctx.user is not None else None, iat)
@@ -87,18 +85,16 @@ class Admitted:
         self.identity_headers = headers
 
 
-def clock_functions(clock: Clock) -> tuple[Any, Any]:
-    """``(now, monotonic)`` of ``clock``; the C functions themselves for the system clock (no Python frame)."""
-    if type(clock) is SystemClock:
-        return time.time, time.monotonic
-    return clock.now, clock.monotonic
+def clock_now(clock: Clock) -> Any:
+    """``clock.now``; ``time.time`` itself for the system clock (no Python frame)."""
+    return time.time if type(clock) is SystemClock else clock.now
 
 
 class AdmissionMemo:
     """Bounded memo of admitted requests; ``replay`` fills a context from it, ``learn`` adds to it."""
 
     __slots__ = (
-        "_by_route", "_count", "_counted_revocations", "_enrich", "_monotonic", "_now", "_revocations",
+        "_by_route", "_count", "_counted_revocations", "_enrich", "_now", "_revocations",
         "_routes", "_users", "_verified", "_zero", "hits", "max_entries", "misses",
     )
 
@@ -119,7 +115,7 @@ class AdmissionMemo:
         self._users = users
         self._revocations = revocations
         self._enrich = enrich
-        self._now, self._monotonic = clock_functions(clock)
+        self._now = clock_now(clock)
         #: The timings of a memo answer: every stage, none of which ran.
         self._zero = dict.fromkeys(stage_names, 0)
         #: The revocation list when it counts revocations in ``generation`` (checks skipped while unchanged).
@@ -166,35 +162,27 @@ class AdmissionMemo:
             return False
         now = self._now()
         verified = entry.verified
-        user_entry = entry.user_entry
-        users = self._users
-        age = self._monotonic() - user_entry.stored_at
         counted = self._counted_revocations
-        # Pure checks first; the negative entries (rare) are counted only once all of them hold, so a
-        # refusal moves no counter that the stages will move again.
-        if not (
+        # Checks that count nothing first; the user cache's ``reuse`` comes last: it counts the resolve
+        # stage's hits (and marks its entries used) only when they all still hold.
+        age = None
+        if (
             now < entry.exp_limit
             and now + entry.leeway >= entry.not_before
             and (entry.age_limit is None or now - entry.iat <= entry.age_limit)
-            and verified.state != GONE
-            and not verified.key.retired
-            and user_entry.state != GONE
-            and age < users.positive_ttl
+            and self._verified.holds(verified)
             and (
                 (counted is not None and counted.generation == entry.revocation_generation)
                 or self._not_revoked(entry)
             )
-            and (not entry.negatives or users.reuse(entry.negatives) is not None)
         ):
+            age = self._users.reuse(entry.held)
+        if age is None:
             del memo[tail]
             self._count -= 1
             self.misses += 1
             return False
-        # Counted as the verify and resolve stages' cache hits; marked used instead of moved (second chance).
-        verified.state = USED
-        self._verified.hits += 1
-        user_entry.state = USED
-        users.hits += 1
+        self._verified.reused(verified)  # the verify stage's cache hit; marked used instead of moved
         self.hits += 1
         ctx.route = route
         ctx.token = entry.token

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from subwarden.eviction import GONE, USED, evict_over
+from subwarden.eviction import GONE, LIVE, USED, evict_over
 from subwarden.tokens.keys import VerifyKey
 
 
@@ -27,7 +27,7 @@ class VerifiedToken:
         self.key = key
         self.exp = claims.get("exp")
         self.nbf = claims.get("nbf")
-        self.state = USED
+        self.state = LIVE
 
 
 class VerifiedCache:
@@ -46,7 +46,6 @@ class VerifiedCache:
         if entry is None:
             self.misses += 1
             return None
-        entry.state = USED
         self._entries.move_to_end(token)
         self.hits += 1
         return entry
