@@ -68,9 +68,15 @@ def native_state() -> str:
     return "current" if stamp.read_text().strip() == source_stamp() else "stale"
 
 
+#: ``native_state()`` as first seen by ``enable``: every package decides alike, and the sources are hashed once.
+_decided: list[str] = []
+
+
 def enable(package: str, package_path: list[str]) -> bool:
     """Put the build in front of ``package_path`` (the ``__path__`` of ``package``) if it is current."""
-    state = native_state()
+    if not _decided:
+        _decided.append(native_state())
+    state = _decided[0]
     if state != "current":
         if os.environ.get(ENV, "") == "1":
             raise NativeBuildError(f"{ENV}=1 but the native build is {state}: run `make native`")

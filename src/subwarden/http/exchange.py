@@ -18,7 +18,7 @@ from subwarden.http.forward import RoutePlan, TargetPlan, request_head
 from subwarden.http.head import RequestHead
 from subwarden.http.response import CHUNKED, NO_BODY, UNTIL_CLOSE, ResponseHead, client_head
 from subwarden.http.upstream import UpstreamConnection, UpstreamPool
-from subwarden.pipeline.context import RequestContext
+from subwarden.pipeline.context import RequestContext, outcome_rule
 
 if TYPE_CHECKING:
     from subwarden.http.connection import ClientConnection
@@ -32,14 +32,6 @@ _RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "TRACE"})
 
 def chunk(data: bytes) -> tuple[bytes, bytes, bytes]:
     return b"%x\r\n" % len(data), data, b"\r\n"
-
-
-def outcome_of(ctx: RequestContext) -> str:
-    if ctx.error is not None:
-        return "error" if max(ctx.status, ctx.error.status) >= 500 else "denied"
-    if ctx.shadow_error is not None:
-        return "shadow"
-    return "anonymous" if ctx.anonymous else "allowed"
 
 
 class Exchange:
@@ -373,7 +365,7 @@ class Exchange:
         ctx = self.ctx
         if self._t0:  # whole microseconds, in ms (what round(..., 3) gave, without its cost)
             ctx.upstream_ms = ((perf_counter_ns() - self._t0) // 1000) / 1000
-        ctx.outcome = outcome_of(ctx)
+        ctx.outcome = outcome_rule(ctx.error, ctx.status, ctx.shadow_error, ctx.anonymous)
         conn = self.conn
         conn.plane.record(ctx)
         conn.exchange_done(self)

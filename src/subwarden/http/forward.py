@@ -162,8 +162,14 @@ def _append_identity(out: list[bytes], identity: list[tuple[bytes, bytes]]) -> N
 
 
 def _append_forwarding(out: list[bytes], head: RequestHead, ctx: RequestContext, peer: Peer) -> None:
-    trusted = peer.trusted
-    if not trusted:
+    if peer.trusted:
+        xff = b", ".join([*head.xff, peer.ip_bytes]) if head.xff else peer.ip_bytes
+        proto = head.fwd_proto or ctx.scheme.encode()
+        host = head.fwd_host or ctx.host.encode("latin-1")
+        out.append(_forwarding_lines(xff, proto, host))
+        for value in head.forwarded:
+            out += (b"forwarded: ", value, b"\r\n")
+    else:  # what an untrusted peer's lines depend on is only the scheme and Host: rendered once per peer
         key = (ctx.scheme, ctx.host)
         lines = peer.forwarding.get(key)
         if lines is None:
@@ -172,14 +178,6 @@ def _append_forwarding(out: list[bytes], head: RequestHead, ctx: RequestContext,
             host = ctx.host.encode("latin-1")
             lines = peer.forwarding[key] = _forwarding_lines(peer.ip_bytes, ctx.scheme.encode(), host)
         out.append(lines)
-        out += (b"x-request-id: ", ctx.request_id.encode(), b"\r\ntraceparent: ", ctx.traceparent.encode(), b"\r\n")
-        return
-    xff = b", ".join([*head.xff, peer.ip_bytes]) if head.xff else peer.ip_bytes
-    proto = head.fwd_proto or ctx.scheme.encode()
-    host = head.fwd_host or ctx.host.encode("latin-1")
-    out.append(_forwarding_lines(xff, proto, host))
-    for value in head.forwarded:
-        out += (b"forwarded: ", value, b"\r\n")
     out += (b"x-request-id: ", ctx.request_id.encode(), b"\r\ntraceparent: ", ctx.traceparent.encode(), b"\r\n")
 
 

@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from subwarden.observe.histograms import BatchHistogram
 from subwarden.observe.sinks import Finished, RecordBatch
-from subwarden.pipeline.context import RequestContext
+from subwarden.pipeline.context import RequestContext, outcome_rule
 
 log = logging.getLogger("subwarden.observe.metrics")
 
@@ -38,7 +38,7 @@ COUNTER_WORDS = frozenset(
 )
 _CONTEXT = itemgetter(0)
 _ENDED = itemgetter(1)
-#: What the request counter's labels derive from (the outcome rule of record_shape.derive_outcome).
+#: What the request counter's labels derive from (context.outcome_rule).
 _REQUEST_KEY = attrgetter("route", "outcome", "error", "status", "shadow_error", "anonymous")
 _ROUTE = attrgetter("route")
 _STARTED = attrgetter("started_ns")
@@ -159,7 +159,7 @@ class GatewayMetrics:
             statuses = Tally(zip(routes, map(attrgetter("upstream_status"), contexts), strict=True))
         for (route, outcome, error, status, shadow, anonymous), count in keys.items():
             if not outcome:
-                outcome = _outcome(error, status, shadow, anonymous)
+                outcome = outcome_rule(error, status, shadow, anonymous)
             code = error.code if error is not None else "ok"
             self.requests.labels(_route_name(route), outcome, code).inc(count)
         for (route, status), count in statuses.items():
@@ -231,10 +231,4 @@ def _route_name(route: Any) -> str:
     return (getattr(route, "name", None) or "") if route is not None else ""
 
 
-def _outcome(error: Any, status: int, shadow: Any, anonymous: bool) -> str:
-    """record_shape.derive_outcome, from the slots the request counter groups by."""
-    if error is not None:
-        return "error" if max(status, error.status) >= 500 else "denied"
-    if shadow is not None:
-        return "shadow"
-    return "anonymous" if anonymous else "allowed"
+

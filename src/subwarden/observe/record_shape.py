@@ -20,7 +20,7 @@ from typing import Any
 
 from subwarden.observe.scrub import scrub_text, scrub_value
 from subwarden.observe.subject_hash import SubjectHasher
-from subwarden.pipeline.context import RequestContext
+from subwarden.pipeline.context import RequestContext, outcome_rule
 
 RECORD_VERSION = 1
 
@@ -77,13 +77,7 @@ def issuer_label(issuer: Any) -> str | None:
 
 def derive_outcome(ctx: RequestContext) -> str:
     """The data plane's outcome if it set one, else the same rule: denied / error / shadow / anonymous / allowed."""
-    if ctx.outcome:
-        return ctx.outcome
-    if ctx.error is not None:
-        return "error" if max(ctx.status, ctx.error.status) >= 500 else "denied"
-    if ctx.shadow_error is not None:
-        return "shadow"
-    return "anonymous" if ctx.anonymous else "allowed"
+    return ctx.outcome or outcome_rule(ctx.error, ctx.status, ctx.shadow_error, ctx.anonymous)
 
 
 def age_text(age: Any) -> str:

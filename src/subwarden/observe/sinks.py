@@ -121,11 +121,6 @@ def table_layout(conn: sqlite3.Connection, table: str = "records") -> int:
     return 1 if "record" in columns else 3 if "rest" in columns else 2
 
 
-def is_v1_layout(conn: sqlite3.Connection) -> bool:
-    """True when ``records`` is the version 1 table (the whole record as JSON in ``record``)."""
-    return table_layout(conn) == 1
-
-
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the table. An older ``records`` is set aside: layout 1 as ``records_v1`` (kept, no longer
     read), layout 2 as ``records_v2`` (still read and pruned, so no record is lost by the upgrade)."""

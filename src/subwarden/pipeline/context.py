@@ -10,6 +10,18 @@ if TYPE_CHECKING:
     from subwarden.pipeline.routing import Route
 
 
+def outcome_rule(error: GatewayError | None, status: int, shadow: GatewayError | None, anonymous: bool) -> str:
+    """A finished request's outcome: error (5xx) / denied / shadow / anonymous / allowed.
+
+    One rule for the data plane (``ctx.outcome``), records and the request counter's label.
+    """
+    if error is not None:
+        return "error" if max(status, error.status) >= 500 else "denied"
+    if shadow is not None:
+        return "shadow"
+    return "anonymous" if anonymous else "allowed"
+
+
 class RequestContext:
     """State of one request as it moves through the pipeline.
 

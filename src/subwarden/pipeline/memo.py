@@ -46,7 +46,7 @@ class Admitted:
     __slots__ = (  # noqa: RUF023 - ordered by use, not by name
         "raw", "exp_limit", "leeway", "not_before", "age_limit", "iat", "verified", "held",
         "revocation_generation", "revocation",
-        "route", "token", "jose_header", "claims", "issuer", "alg", "kid", "key_source", "candidates", "subject",
+        "route", "token", "candidates", "subject",
         "subject_key", "mapping_claim", "mapping_rule", "mapping_fallback", "user", "roles", "identity_headers",
     )
 
@@ -67,13 +67,6 @@ class Admitted:
         self.revocation_generation = generation
         self.route = ctx.route
         self.token = ctx.token
-        # As the verify stage sets them on a verified-cache hit.
-        self.jose_header = verified.header
-        self.claims = verified.claims
-        self.issuer = verified.issuer
-        self.alg = verified.alg
-        self.kid = verified.kid
-        self.key_source = verified.key.source
         self.candidates = ctx.candidates
         self.subject = ctx.subject
         self.subject_key = ctx.subject_key
@@ -187,13 +180,7 @@ class AdmissionMemo:
         ctx.route = route
         ctx.token = entry.token
         ctx.token_source = "header"
-        ctx.jose_header = entry.jose_header
-        ctx.claims = entry.claims
-        ctx.issuer = entry.issuer
-        ctx.alg = entry.alg
-        ctx.kid = entry.kid
-        ctx.key_source = entry.key_source
-        ctx.token_cache_hit = True
+        verified.fill(ctx)  # the verify stage's slots, as on its cache hit
         ctx.candidates = entry.candidates
         ctx.subject = entry.subject
         ctx.subject_key = entry.subject_key

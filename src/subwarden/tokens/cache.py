@@ -10,6 +10,7 @@ from collections import OrderedDict
 from typing import Any
 
 from subwarden.eviction import GONE, LIVE, USED, evict_over
+from subwarden.pipeline.context import RequestContext
 from subwarden.tokens.keys import VerifyKey
 
 
@@ -28,6 +29,16 @@ class VerifiedToken:
         self.exp = claims.get("exp")
         self.nbf = claims.get("nbf")
         self.state = LIVE
+
+    def fill(self, ctx: RequestContext) -> None:
+        """Set the verify stage's slots from this entry (a verified-cache hit, or the admission memo's replay)."""
+        ctx.jose_header = self.header
+        ctx.claims = self.claims
+        ctx.issuer = self.issuer
+        ctx.alg = self.alg
+        ctx.kid = self.kid
+        ctx.key_source = self.key.source
+        ctx.token_cache_hit = True
 
 
 class VerifiedCache:

@@ -59,13 +59,7 @@ class VerifyStage:
             raise TokenMissing("verify ran without an extracted token")
         entry = self.cache.get(token)
         if entry is not None and not entry.key.retired:
-            ctx.jose_header = entry.header
-            ctx.claims = entry.claims
-            ctx.issuer = entry.issuer
-            ctx.alg = entry.alg
-            ctx.kid = entry.kid
-            ctx.key_source = entry.key.source
-            ctx.token_cache_hit = True
+            entry.fill(ctx)
             if ctx.facts is not None:
                 self._key_facts(ctx, entry.key, cache_hit=True)
             return None
