@@ -120,7 +120,7 @@ async def _run(args: argparse.Namespace) -> None:
         b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer " + t.encode() + b"\r\n\r\n"
         for t in tokens
     ]
-    writer = gateway.runtimes[-1] if args.records_off else next(r for r in gateway.runtimes if hasattr(r, "flush_sync"))
+    writer = next(r for r in gateway.runtimes if hasattr(r, "flush_sync"))
 
     def one(i: int) -> None:
         conn = conns[i % len(conns)]

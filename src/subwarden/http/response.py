@@ -59,9 +59,7 @@ class ResponseHead:
         self.lines: list[bytes] = []
 
     def add(self, name: bytes, value: bytes) -> None:
-        kind = _NAME_KINDS.get(name)
-        if kind is None:
-            kind = name_kind(name)
+        kind = name_kind(name)
         if kind == _FORWARD:
             self.lines += (name, b": ", value, b"\r\n")
         elif kind == _REQUEST_ID:
