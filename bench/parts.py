@@ -46,7 +46,7 @@ async def _run(args: argparse.Namespace) -> None:
     tokens = hotpath.read_tokens(hotpath.token_file(keys, work, f"cached-{args.users}", hotpath.user_ids(args.users)))
     gateway = build_serving_gateway(config)
     await gateway.start()
-    for token in tokens:  # verify every token and cache every user once
+    for token in tokens * 2:  # verify every token and cache every user, then let the admission memo learn it
         ctx = _ctx(token)
         pending = gateway.pipeline.admit(ctx)
         if pending is not None:

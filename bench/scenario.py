@@ -118,9 +118,10 @@ def _check_metrics(admin_port: int, label: str, outcome: Outcome) -> None:
 
 
 def _warm_up(running: Running, layout: Layout, settings: Settings) -> bool:
-    """Load until every cached token went through once (signature verified, user cached), at least ``warmup`` s."""
+    """Load until every cached token went through twice (verified and its user cached, then learnt by the
+    admission memo), at least ``warmup`` s."""
     sent, elapsed = 0, 0.0
-    while sent < settings.cached_token_count or elapsed < settings.warmup:
+    while sent < 2 * settings.cached_token_count or elapsed < settings.warmup:
         if elapsed >= MAX_WARMUP:
             return False
         seconds = max(1.0, round(settings.warmup)) if elapsed == 0 else 2.0

@@ -111,6 +111,12 @@ async def admit(gateway: Gateway, tok: str | None, path: str = "/orders", **kw: 
     return ctx
 
 
+async def learnt(gateway: Gateway, tok: str, path: str = "/orders") -> RequestContext:
+    """Admit ``tok`` twice: the first sighting verifies it, the second (a verified-cache hit) is learnt by the memo."""
+    await admit(gateway, tok, path)
+    return await admit(gateway, tok, path)
+
+
 async def stages_only(gateway: Gateway, tok: str | None, path: str = "/orders") -> RequestContext:
     """The same request with the memo set aside: every stage runs (on the same caches)."""
     memo, gateway.pipeline.memo = gateway.pipeline.memo, None

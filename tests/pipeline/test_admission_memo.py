@@ -11,6 +11,7 @@ from admission_kit import (
     admit,
     code,
     gateway_config,
+    learnt,
     request,
     set_status,
     stages_only,
@@ -47,6 +48,8 @@ async def test_a_repeat_is_answered_by_the_memo_with_every_field_the_stages_set(
     tok = token(clock)
     first = await admit(gateway, tok)
     assert code(first) is None and not first.admission_memo
+    second = await admit(gateway, tok)  # the token's second sighting: verified-cache hit, learnt
+    assert second.token_cache_hit and not second.admission_memo
     clock.advance(1.5)  # the user-cache age moves on: both answers must show it
     memo = await admit(gateway, tok)
     stages = await stages_only(gateway, tok)
@@ -61,9 +64,23 @@ async def test_a_repeat_is_answered_by_the_memo_with_every_field_the_stages_set(
     assert gateway.identity.stats()["admission_memo_hits"] == 1
 
 
+async def test_a_token_seen_once_leaves_no_entry_and_its_second_sighting_is_learnt(
+    gateway: Gateway, clock: FrozenClock
+) -> None:
+    memo = gateway.pipeline.memo
+    assert memo is not None
+    once = [token(clock, jti=str(i)) for i in range(5)]
+    for tok in once:
+        assert code(await admit(gateway, tok)) is None
+    assert len(memo) == 0  # per-request tokens never cost an entry
+    second = await admit(gateway, once[0])
+    assert second.token_cache_hit and not second.admission_memo and len(memo) == 1
+    assert (await admit(gateway, once[0])).admission_memo
+
+
 async def test_a_memo_hit_counts_the_cache_hits_the_stages_would_count(gateway: Gateway, clock: FrozenClock) -> None:
     tok = token(clock)
-    await admit(gateway, tok)
+    await learnt(gateway, tok)
     users, verified = gateway.identity.cache, gateway.tokens.cache
     before = (users.hits, verified.hits, verified.misses)
     await stages_only(gateway, tok)
@@ -79,7 +96,7 @@ async def test_the_token_expires_on_the_memo_exactly_when_the_stages_would_say_s
     gw = await started(gateway_config(db, cache={"positive_ttl": 3600}), clock)
     try:
         tok = token(clock)  # exp = now + 300, leeway 30
-        await admit(gw, tok)
+        await learnt(gw, tok)
         clock.advance(329.5)
         assert (await admit(gw, tok)).admission_memo
         clock.advance(0.5)  # now == exp + leeway: expired
@@ -94,7 +111,7 @@ async def test_a_max_token_age_is_enforced_on_a_memo_hit(db: Path, clock: Frozen
     gw = await started(gateway_config(db, issuer={"max_token_age": 100}, cache={"positive_ttl": 3600}), clock)
     try:
         tok = token(clock, exp=int(clock.now()) + 3600)
-        await admit(gw, tok)
+        await learnt(gw, tok)
         clock.advance(130)  # max_token_age + leeway: still inside
         assert (await admit(gw, tok)).admission_memo
         clock.advance(0.25)
@@ -122,7 +139,7 @@ async def test_a_subject_revoked_after_it_was_memoized_is_refused_on_the_next_re
     gateway: Gateway, clock: FrozenClock
 ) -> None:
     tok = token(clock)
-    await admit(gateway, tok)
+    await learnt(gateway, tok)
     assert (await admit(gateway, tok)).admission_memo
     gateway.identity.revocations.revoke_subject("idp", "alice", clock.now() + 1)
     assert code(await admit(gateway, tok)) == "token_revoked"
@@ -153,7 +170,7 @@ async def test_a_revocation_list_without_a_generation_is_asked_on_every_memo_hit
     gw = await started(gateway_config(db), clock, revocations=revocations)
     try:
         tok = token(clock, jti="j-1")
-        await admit(gw, tok)
+        await learnt(gw, tok)
         asked = revocations.asked
         assert (await admit(gw, tok)).admission_memo and revocations.asked == asked + 1
         revocations.revoked.add("j-1")
@@ -164,7 +181,7 @@ async def test_a_revocation_list_without_a_generation_is_asked_on_every_memo_hit
 
 async def test_an_expired_user_cache_entry_goes_through_the_store_again(gateway: Gateway, clock: FrozenClock) -> None:
     tok = token(clock)
-    await admit(gateway, tok)
+    await learnt(gateway, tok)
     clock.advance(59.9)
     assert (await admit(gateway, tok)).admission_memo
     misses = gateway.identity.cache.misses
@@ -179,7 +196,7 @@ async def test_a_user_disabled_in_the_store_is_refused_once_the_cached_entry_exp
     gateway: Gateway, db: Path, clock: FrozenClock
 ) -> None:
     tok = token(clock)
-    await admit(gateway, tok)
+    await learnt(gateway, tok)
     set_status(db, "alice", "disabled")
     clock.advance(30)
     ctx = await admit(gateway, tok)  # within the TTL the cached user answers, with or without the memo
@@ -195,7 +212,7 @@ async def test_an_admin_invalidation_takes_effect_on_the_very_next_request(
     gateway: Gateway, db: Path, clock: FrozenClock, how: str
 ) -> None:
     tok = token(clock)
-    await admit(gateway, tok)
+    await learnt(gateway, tok)
     assert (await admit(gateway, tok)).admission_memo
     set_status(db, "alice", "locked")
     identity = gateway.identity
@@ -251,7 +268,7 @@ async def test_a_retired_key_sends_the_repeat_back_through_verification(gateway:
 
 async def test_a_token_dropped_from_the_verified_cache_is_verified_again(gateway: Gateway, clock: FrozenClock) -> None:
     tok = token(clock)
-    await admit(gateway, tok)
+    await learnt(gateway, tok)
     assert (await admit(gateway, tok)).admission_memo
     gateway.tokens.cache.discard(tok)
     ctx = await admit(gateway, tok)
@@ -279,6 +296,7 @@ async def test_a_fallback_match_is_memoized_while_the_negative_entry_before_it_i
         tok = token(clock, sub="a-renamed-subject", email="alice@example.com")
         first = await admit(gw, tok)
         assert code(first) is None and first.mapping_fallback and first.user is not None
+        await admit(gw, tok)  # learnt on its second sighting
         negatives = gw.identity.cache.negative_hits
         memo = await admit(gw, tok)
         stages = await stages_only(gw, tok)
@@ -296,7 +314,7 @@ async def test_a_fallback_match_is_memoized_while_the_negative_entry_before_it_i
 
 async def test_diagnose_facts_and_tracers_always_get_the_per_stage_view(gateway: Gateway, clock: FrozenClock) -> None:
     tok = token(clock)
-    await admit(gateway, tok)
+    await learnt(gateway, tok)
     facts: dict[str, object] = {}
     ctx = await admit(gateway, tok, facts=facts)
     assert not ctx.admission_memo and "map.candidates" in facts
@@ -321,7 +339,7 @@ async def test_a_second_authorization_header_is_never_answered_from_the_memo(
     gateway: Gateway, clock: FrozenClock
 ) -> None:
     tok = token(clock)
-    await admit(gateway, tok)
+    await learnt(gateway, tok)
     assert (await admit(gateway, tok)).admission_memo
     twice = request(tok)
     twice.headers.append((b"authorization", f"Bearer {tok}".encode()))
@@ -339,7 +357,7 @@ async def test_the_memo_stays_within_its_bound(db: Path, clock: FrozenClock) -> 
         memo = gw.pipeline.memo
         assert memo is not None and memo.max_entries == 3
         for i in range(5):
-            await admit(gw, token(clock, jti=str(i)))
+            await learnt(gw, token(clock, jti=str(i)))
         assert len(memo) == 3
     finally:
         await gw.close()

@@ -1,9 +1,10 @@
 """The admission memo: a repeat of an admitted (route, Authorization header) skips the stages' work.
 
-A request the stages admitted, with its token in the verified-token cache and its user in the user
-cache, leaves an entry keyed by its route and its raw ``Authorization`` value. Everything the stages
-derived from those two (claims, issuer, mapping candidates, effective roles, identity headers) is
-fixed by them and by the user record, so a repeat re-checks only what can change between requests:
+A request the stages admitted with its token already in the verified-token cache (its second
+sighting) and its user in the user cache leaves an entry keyed by its route and its raw
+``Authorization`` value. Everything the stages derived from those two (claims, issuer, mapping
+candidates, effective roles, identity headers) is fixed by them and by the user record, so a repeat
+re-checks only what can change between requests:
 
 - the clock against the token's exp/nbf/iat window, with leeway and max_token_age (``time_window``);
 - the verified-token cache still holding the entry (not ``GONE``), its key not retired;
@@ -209,9 +210,14 @@ class AdmissionMemo:
 
     # ------------------------------------------------------------ learning (after the stages ran)
     def learn(self, ctx: RequestContext) -> None:
-        """Remember ``ctx`` if the stages admitted it from cached state alone; otherwise leave the memo as is."""
+        """Remember ``ctx`` if the stages admitted it from cached state alone; otherwise leave the memo as is.
+
+        Only a token coming back (the verified-token cache held it) is remembered: a token seen once, such as
+        per-request tokens, would only cost an entry (~1 kB, ~5 us) and push out one that repeats.
+        """
         if (
-            ctx.error is not None
+            not ctx.token_cache_hit
+            or ctx.error is not None
             or ctx.facts is not None
             or ctx.anonymous
             or ctx.shadow_error is not None
