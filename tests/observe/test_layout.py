@@ -11,6 +11,7 @@ from observe_support import CtxFactory, broken_context, frozen_perf_ns
 
 from subwarden.clock import FrozenClock
 from subwarden.errors import UserNotFound
+from subwarden.identity.stores.base import UserRecord, UserStatus
 from subwarden.observe.metrics import GatewayMetrics
 from subwarden.observe.query import RecordQuery, RecordReader
 from subwarden.observe.record_shape import COLUMNS, RecordShaper
@@ -56,6 +57,25 @@ def test_a_fresh_tokens_claims_are_not_kept_by_the_shaper(shaper: RecordShaper, 
     assert not shaper._identities
     shaper.row(make_ctx(token_cache_hit=True), 1.0, 2)
     assert len(shaper._identities) == 1
+
+
+def test_a_new_token_of_a_known_identity_reuses_its_parts_found_by_value(
+    shaper: RecordShaper, make_ctx: CtxFactory
+) -> None:
+    first = make_ctx(token_cache_hit=False)
+    expected = shaper.shape(first, 1.0, 2)
+    again = make_ctx(token_cache_hit=False)  # another token: a new claims dict, the same user object
+    again.user = first.user
+    assert again.claims is not first.claims
+    assert shaper.shape(again, 1.0, 2) == expected and len(shaper._by_value) == 1
+    other_email = make_ctx(token_cache_hit=False, user=first.user)
+    other_email.claims = dict(other_email.claims or {}, email="other@example.com")  # a kept claim differs
+    assert shaper.shape(other_email, 1.0, 2)["claims"]["email"] == "other@example.com"
+    reloaded = make_ctx(token_cache_hit=False, user=UserRecord("u-1", UserStatus.disabled, ()))  # a new user record
+    assert shaper.shape(reloaded, 1.0, 2)["user_status"] == "disabled" and len(shaper._by_value) == 2  # replaced
+    listed = make_ctx(token_cache_hit=False)
+    listed.claims = dict(listed.claims or {}, email=["a", "b"])  # unhashable: built every time, never cached
+    assert shaper.shape(listed, 1.0, 2)["claims"]["email"] == ["a", "b"] and len(shaper._by_value) == 2
 
 
 def test_a_layout_2_table_is_set_aside_still_read_newest_first_and_pruned(

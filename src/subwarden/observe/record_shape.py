@@ -126,7 +126,7 @@ class RecordShaper:
     """Builds stored rows; holds the per-process constants (fingerprint, hash key, kept claims) and small caches."""
 
     __slots__ = (
-        "_absent", "_claims_text", "_fingerprint_text", "_hasher", "_identities", "_keep_claims", "_paths",
+        "_absent", "_by_value", "_claims_text", "_fingerprint_text", "_hasher", "_identities", "_keep_claims", "_paths",
         "_timing_formats", "_words", "fingerprint",
     )
 
@@ -140,6 +140,8 @@ class RecordShaper:
         self._timing_formats: dict[tuple[str, ...], str] = {}
         self._claims_text: dict[tuple[Any, ...], str] = {}
         self._identities: dict[tuple[int, int], _Identity] = {}
+        #: The same parts by (issuer id, other identity slots, kept claim values), for tokens seen once.
+        self._by_value: dict[tuple[Any, ...], _Identity] = {}
         self._paths: dict[str, str] = {}
         #: JSON text of the few short values that repeat (methods, cache states, upstream targets).
         self._words: dict[Any, str] = {None: "null"}
@@ -177,6 +179,31 @@ class RecordShaper:
         return row_to_record(self.row(ctx, ts, ended_ns))
 
     def _identity(self, ctx: RequestContext, slots: tuple[Any, ...]) -> _Identity:
+        user, claims = ctx.user, ctx.claims
+        # A new token of a known identity (per-request tokens): the same parts, found by value. The issuer
+        # and user objects are keyed by id and checked with ``is``.
+        key = (id(slots[0]), slots[1:], tuple(map(claims.get, self._keep_claims, self._absent)) if claims else None)
+        try:
+            same = self._by_value.get(key)
+            cacheable = True
+        except TypeError:  # an unhashable kept claim (list, object): built every time
+            same, cacheable = None, False
+        if same is not None and same[1] is user and same[2][0] is slots[0]:
+            known: _Identity = (claims, user, slots, same[3], same[4], same[5])
+        else:
+            known = self._build_identity(ctx, slots)
+            if cacheable:
+                if len(self._by_value) >= _IDENTITY_CACHE_SIZE:
+                    self._by_value.clear()
+                self._by_value[key] = (None, user, slots, known[3], known[4], known[5])
+        # Only a cached token's claims dict comes round again; a fresh one would just be pinned here.
+        if ctx.token_cache_hit or claims is None:
+            if len(self._identities) >= _IDENTITY_CACHE_SIZE:
+                self._identities.clear()
+            self._identities[id(claims), id(user)] = known
+        return known
+
+    def _build_identity(self, ctx: RequestContext, slots: tuple[Any, ...]) -> _Identity:
         user = ctx.user
         part = ",".join((
             self._fingerprint_text, _dump(issuer_label(ctx.issuer)), _dump(ctx.alg),
@@ -184,15 +211,9 @@ class RecordShaper:
             _dump(ctx.mapping_rule), "true" if ctx.mapping_fallback else "false",
             _dump(str(user.status) if user is not None else None), self._kept_claims(ctx.claims),
         ))
-        known = (
+        return (
             ctx.claims, user, slots, self._hasher.hash(ctx.subject), user.user_id if user is not None else None, part,
         )
-        # Only a cached token's claims dict comes round again; a fresh one would just be pinned here.
-        if ctx.token_cache_hit or ctx.claims is None:
-            if len(self._identities) >= _IDENTITY_CACHE_SIZE:
-                self._identities.clear()
-            self._identities[id(ctx.claims), id(user)] = known
-        return known
 
     def _failure(self, ctx: RequestContext) -> str:
         error, shadow = ctx.error, ctx.shadow_error
