@@ -6,6 +6,7 @@ import pytest
 from tokens_kit import b64, forge
 
 from subwarden.errors import GatewayError, TokenDuplicateKey, TokenEncodingInvalid, TokenMalformed
+from subwarden.tokens import compact
 from subwarden.tokens.compact import b64url_decode, header_alg_kid, parse_compact
 from subwarden.tokens.decode import decode_unverified
 
@@ -35,12 +36,27 @@ def test_parses_a_well_formed_token() -> None:
         ("abcde", "length"),
         ("QR", "non_canonical"),  # 'R' sets bits that the single decoded byte does not hold
         ("é", "character outside the base64url alphabet"),
+        ("ab!de", "character outside the base64url alphabet"),  # the alphabet is reported before the length
+        ("Q!R", "character outside the base64url alphabet"),  # and before a non-canonical last character
+        ("a-_b", ""),  # decodes: the url-safe characters are the alphabet's
     ],
 )
 def test_refuses_padding_foreign_characters_and_non_canonical_base64url(text: str, problem: str) -> None:
+    if not problem:
+        assert b64url_decode(text, "header") == bytes.fromhex("6befdb")
+        return
     with pytest.raises(TokenEncodingInvalid) as err:
         b64url_decode(text, "header")
     assert problem in str(err.value.detail["problem"]) or problem in err.value.reason
+
+
+def test_tokens_with_one_header_share_its_parse_and_the_header_cache_stays_bounded() -> None:
+    first, second = parse_compact(forge(HEADER, PAYLOAD, b"1")), parse_compact(forge(HEADER, {"sub": "bob"}, b"2"))
+    assert first.header is second.header and first.claims is not second.claims
+    assert parse_compact(forge({"alg": "ES256"}, PAYLOAD, b"3")).header == {"alg": "ES256"}
+    for i in range(300):
+        assert parse_compact(forge({"alg": "RS256", "kid": str(i)}, PAYLOAD, b"4")).header["kid"] == str(i)
+    assert len(compact._HEADERS) <= compact._HEADER_CACHE_SIZE
 
 
 def test_returns_token_encoding_invalid_if_the_signature_part_is_padded() -> None:

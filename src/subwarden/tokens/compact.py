@@ -16,7 +16,10 @@ from typing import Any, NoReturn
 from subwarden.errors import TokenDuplicateKey, TokenEncodingInvalid, TokenMalformed
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_PART_NAMES = ("header", "payload", "signature")
+#: Parsed headers by their encoded text: an issuer signs every token with one of a few headers. Shared,
+#: so never mutated; bounded (emptied when full).
+_HEADERS: dict[str, dict[str, Any]] = {}
+_HEADER_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,22 +41,42 @@ class _DuplicateKey(ValueError):
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: Bits of the last character that carry no data, by (length mod 4); they must be zero to be canonical.
 _UNUSED_BITS = {2: 0x0F, 3: 0x03}
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"", b"==", b"=")
 
 
 def b64url_decode(text: str, part: str = "part") -> bytes:
     """Decode unpadded, canonical base64url or raise ``TokenEncodingInvalid``."""
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        return _refuse(text, part)
+    # "+", "/" and "=" would pass the strict standard-alphabet decoder below once "-_" are mapped onto "+/".
+    if b"=" in raw or b"+" in raw or b"/" in raw:
+        return _refuse(text, part)
+    rest = len(raw) % 4
+    if rest == 1:
+        _refuse_alphabet(text, part)
+        raise TokenEncodingInvalid(f"{part}: impossible base64url length", part=part, problem="length")
+    if rest and _ALPHABET.find(text[-1]) & _UNUSED_BITS[rest]:
+        _refuse_alphabet(text, part)
+        raise TokenEncodingInvalid(f"{part}: non-canonical encoding", part=part, problem="non_canonical")
+    try:
+        return binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[rest], strict_mode=True)
+    except binascii.Error:
+        return _refuse(text, part)
+
+
+def _refuse_alphabet(text: str, part: str) -> None:
+    """A character outside the alphabet is reported first, whatever else is wrong (slow path: errors only)."""
     if not _B64URL.fullmatch(text):
         reason = "padding" if "=" in text else "character outside the base64url alphabet"
         raise TokenEncodingInvalid(f"{part}: {reason}", part=part, problem=reason)
-    rest = len(text) % 4
-    if rest == 1:
-        raise TokenEncodingInvalid(f"{part}: impossible base64url length", part=part, problem="length")
-    if rest and _ALPHABET.index(text[-1]) & _UNUSED_BITS[rest]:
-        raise TokenEncodingInvalid(f"{part}: non-canonical encoding", part=part, problem="non_canonical")
-    try:
-        return base64.urlsafe_b64decode(text + "==="[: (4 - rest) % 4])
-    except (binascii.Error, ValueError):
-        raise TokenEncodingInvalid(f"{part}: undecodable", part=part, problem="undecodable") from None
+
+
+def _refuse(text: str, part: str) -> NoReturn:
+    _refuse_alphabet(text, part)
+    raise TokenEncodingInvalid(f"{part}: undecodable", part=part, problem="undecodable")
 
 
 def b64url_encode(raw: bytes) -> str:
@@ -98,11 +121,15 @@ def parse_compact(token: str) -> CompactJWS:
     if len(parts) != 3:
         reason = "JWE (5 parts) is not accepted" if len(parts) == 5 else "expected 3 dot-separated parts"
         raise TokenMalformed(reason, parts=len(parts))
-    raw = [b64url_decode(text, name) for text, name in zip(parts, _PART_NAMES, strict=True)]
-    header = parse_json_object(raw[0], "header")
-    claims = parse_json_object(raw[1], "payload")
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
-    return CompactJWS(header, claims, signing_input, raw[2])
+    header = _HEADERS.get(parts[0])
+    if header is None:
+        header = parse_json_object(b64url_decode(parts[0], "header"), "header")
+        if len(_HEADERS) >= _HEADER_CACHE_SIZE:
+            _HEADERS.clear()
+        _HEADERS[parts[0]] = header
+    claims = parse_json_object(b64url_decode(parts[1], "payload"), "payload")
+    signature = b64url_decode(parts[2], "signature")
+    return CompactJWS(header, claims, token[: len(token) - len(parts[2]) - 1].encode("ascii"), signature)
 
 
 def header_alg_kid(header: dict[str, Any]) -> tuple[str, str | None]:
