@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-#: Modules compiled by mypyc: the data plane's per-request code (compiling the record drain was
-#: measured too: ~5 %, its time is in sqlite3 and json). Their packages call ``enable`` in
-#: ``__init__`` before importing any of them.
+#: Modules compiled by mypyc: the data plane's per-request code and the stages a new token runs
+#: through (compiling the record drain was measured too: ~5 %, its time is in sqlite3 and json).
+#: Their packages call ``enable`` in ``__init__`` before importing any of them.
 NATIVE_MODULES = (
     "subwarden.http.clientio",
     "subwarden.http.connection",
@@ -27,13 +27,22 @@ NATIVE_MODULES = (
     "subwarden.http.response",
     "subwarden.http.server",
     "subwarden.http.upstream",
+    "subwarden.identity.authorize",
+    "subwarden.identity.cache",
+    "subwarden.identity.claims",
+    "subwarden.identity.enrich",
+    "subwarden.identity.mapping",
+    "subwarden.identity.resolve",
+    "subwarden.identity.revocation",
     "subwarden.pipeline.context",
     "subwarden.pipeline.memo",
     "subwarden.pipeline.stage",
     "subwarden.tokens.compact",
+    "subwarden.tokens.cache",
     "subwarden.tokens.claims",
     "subwarden.tokens.extract",
     "subwarden.tokens.validate",
+    "subwarden.tokens.verify",
 )
 _PACKAGE = Path(__file__).resolve().parent
 #: Where the build lives: build/native at the repository root (a source checkout or editable install).

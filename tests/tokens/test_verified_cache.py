@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from joserfc.jwk import OctKey
 from tokens_kit import Harness, claims, make_config, sign
 
 from subwarden.clock import FrozenClock
-from subwarden.tokens.cache import GONE, VerifiedCache
+from subwarden.tokens.cache import GONE, VerifiedCache, VerifiedToken
+from subwarden.tokens.keys import VerifyKey
 
 Make = Callable[..., Harness]
 
@@ -52,20 +54,21 @@ async def test_a_cache_size_of_zero_disables_the_cache(harness: Make, clock: Fro
     assert (await h.run(token)).token_cache_hit is False
 
 
-class _Entry:
-    """Stands in for a VerifiedToken: the cache only reads and sets ``state``."""
+_KEY = VerifyKey(OctKey.import_key(b"k" * 32), frozenset({"HS256"}), "test")
 
-    def __init__(self) -> None:
-        self.state = 0
+
+def _Entry() -> VerifiedToken:
+    """A VerifiedToken with nothing in it: the cache only reads and sets ``state``."""
+    return VerifiedToken({}, {}, None, "HS256", _KEY)
 
 
 def test_eviction_is_least_recently_used() -> None:
     cache = VerifiedCache(2)
     a, b, c = _Entry(), _Entry(), _Entry()
-    cache.put("a", a)  # type: ignore[arg-type]
-    cache.put("b", b)  # type: ignore[arg-type]
+    cache.put("a", a)
+    cache.put("b", b)
     assert cache.get("a") is a
-    cache.put("c", c)  # type: ignore[arg-type]
+    cache.put("c", c)
     assert cache.get("b") is None and cache.get("a") is a and cache.get("c") is c
     assert (cache.hits, cache.misses) == (3, 1)
     assert b.state == GONE and a.state != GONE
@@ -74,12 +77,12 @@ def test_eviction_is_least_recently_used() -> None:
 def test_an_entry_used_in_place_gets_a_second_chance_and_a_dropped_one_is_marked_gone() -> None:
     cache = VerifiedCache(2)
     a, b, c, d = _Entry(), _Entry(), _Entry(), _Entry()
-    cache.put("a", a)  # type: ignore[arg-type]
-    cache.put("b", b)  # type: ignore[arg-type]
-    cache.put("c", c)  # type: ignore[arg-type]  # every entry used: the oldest (a) goes
+    cache.put("a", a)
+    cache.put("b", b)
+    cache.put("c", c)  # every entry used: the oldest (a) goes
     assert a.state == GONE and cache.peek("a") is None
-    cache.reused(b)  # type: ignore[arg-type]  # the admission memo used b without moving it
-    cache.put("d", d)  # type: ignore[arg-type]
+    cache.reused(b)  # the admission memo used b without moving it
+    cache.put("d", d)
     assert cache.peek("b") is b and cache.peek("c") is None and c.state == GONE
     cache.discard("b")
     assert b.state == GONE
