@@ -86,6 +86,26 @@ def test_returns_token_malformed_if_header_or_payload_is_not_a_json_object(heade
     assert code_of(forge(header, payload)) == "token_malformed"  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        (b'{"sub":"alice"}', {"sub": "alice"}),
+        (b' \r\n\t{"sub":"alice"} \n', {"sub": "alice"}),  # JSON whitespace around the object is JSON
+        (b'{"sub":"alice"}x', None),  # trailing data
+        (b'{"sub":"alice"}{}', None),
+        (b'{"n":NaN}', None),  # not JSON
+        (b'{"n":Infinity}', None),
+        (b"\x0b{}", None),  # not JSON whitespace
+        (b'{"a":{"b":1,"b":2}}', "duplicate"),
+    ],
+)
+def test_payload_json_is_parsed_strictly_whatever_surrounds_it(raw: bytes, parsed: object) -> None:
+    if isinstance(parsed, dict):
+        assert parse_compact(forge(HEADER, raw)).claims == parsed
+    else:
+        assert code_of(forge(HEADER, raw)) == ("token_duplicate_key" if parsed else "token_malformed")
+
+
 def test_returns_token_duplicate_key_for_a_repeated_header_key() -> None:
     with pytest.raises(TokenDuplicateKey) as err:
         parse_compact(forge(b'{"alg":"RS256","alg":"none"}', PAYLOAD))

@@ -10,8 +10,9 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from subwarden.errors import TokenDuplicateKey, TokenEncodingInvalid, TokenMalformed
 
@@ -102,10 +103,25 @@ def _reject_constant(name: str) -> NoReturn:
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
 
 
+#: The decoder's C scanner, called directly: a token's JSON has no surrounding whitespace, so the
+#: decoder's Python wrapper (two regex matches) is only needed when the fast path does not take it all.
+_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, _DECODER).scan_once  # set by JSONDecoder.__init__
+
+
+def _loads(text: str) -> Any:
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:  # leading whitespace, or not JSON at all: the decoder says which
+        end = -1
+    if end == len(text):
+        return value
+    return _DECODER.decode(text)  # surrounding whitespace allowed; trailing data refused
+
+
 def parse_json_object(raw: bytes, part: str) -> dict[str, Any]:
     """Parse a JSON object, refusing duplicate keys, NaN/Infinity and invalid UTF-8."""
     try:
-        value = _DECODER.decode(raw.decode("utf-8"))
+        value = _loads(raw.decode("utf-8"))
     except _DuplicateKey as dup:
         raise TokenDuplicateKey(f"{part}: duplicate JSON key", part=part, key=dup.key[:64]) from None
     except (ValueError, RecursionError):
