@@ -27,6 +27,9 @@ function init(args)
   token_count = #prebuilt
   cursor = 1 + (tonumber(os.getenv("BENCH_OFFSET") or "0") % token_count)
   wraps = 0
+  -- load.py starts its CPU window here, not while the requests above were being built.
+  io.write("BENCH_READY\n")
+  io.flush()
 end
 
 function request()
