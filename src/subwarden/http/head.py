@@ -15,6 +15,9 @@ from subwarden.errors import ExpectationFailed, RequestInvalid
 
 _HOST = re.compile(rb"(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _DOT_SEGMENT = re.compile(rb"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
+#: Single bytes as ints: ``b"#" in data`` first tries the needle as an int, and the TypeError it raises
+#: and clears costs ~130 ns a test; an int needle is a plain memchr.
+_HASH, _DOT, _PERCENT = ord("#"), ord("."), ord("%")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -103,9 +106,9 @@ def _read_target(head: RequestHead, url: bytes) -> None:
         path, query = _absolute_form(head, url)
     else:
         raise RequestInvalid("request target is not origin-form or absolute-form")
-    if b"#" in url:
+    if _HASH in url:
         raise RequestInvalid("fragment in request target")
-    if (b"." in path or b"%" in path) and _DOT_SEGMENT.search(path):
+    if (_DOT in path or _PERCENT in path) and _DOT_SEGMENT.search(path):
         raise RequestInvalid("dot-segment in request path")
     head.target = url if url[:1] == b"/" else (path + b"?" + query if query else path)
     head.path = path.decode("latin-1")

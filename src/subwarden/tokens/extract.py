@@ -9,6 +9,7 @@ from subwarden.errors import AuthorizationSchemeInvalid, TokenConflict, TokenMis
 from subwarden.pipeline.context import RequestContext
 
 _MAX_SCHEME_SHOWN = 20
+_SPACE = ord(" ")
 
 
 def _scheme_for_record(scheme: bytes) -> str:
@@ -32,7 +33,7 @@ def bearer_from_header(value: bytes) -> bytes | None:
         token = token.lstrip(b" ")
     if not token:
         raise AuthorizationSchemeInvalid("Bearer without a token", scheme="Bearer")
-    if b" " in token:
+    if _SPACE in token:  # an int needle: a bytes needle costs a raised-and-cleared TypeError
         raise AuthorizationSchemeInvalid("expected exactly one token after Bearer", scheme="Bearer")
     return token
 
