@@ -78,6 +78,18 @@ async def test_a_token_seen_once_leaves_no_entry_and_its_second_sighting_is_lear
     assert (await admit(gateway, once[0])).admission_memo
 
 
+async def test_a_token_seen_once_leaves_nothing_in_the_per_claims_caches(gateway: Gateway, clock: FrozenClock) -> None:
+    stages = {stage.name: stage for stage in gateway.pipeline.stages}
+    tok = token(clock)
+    first = await admit(gateway, tok)
+    assert code(first) is None and not first.token_cache_hit
+    policy = first.issuer.policy  # type: ignore[union-attr]
+    remembered = (stages["map"]._known, stages["enrich"]._known, policy._passed)  # type: ignore[attr-defined]
+    assert [len(cache) for cache in remembered] == [0, 0, 0]  # a new token's claims dict never comes back
+    second = await admit(gateway, tok)
+    assert second.token_cache_hit and [len(cache) for cache in remembered] == [1, 1, 1]
+
+
 async def test_a_memo_hit_counts_the_cache_hits_the_stages_would_count(gateway: Gateway, clock: FrozenClock) -> None:
     tok = token(clock)
     await learnt(gateway, tok)

@@ -58,7 +58,9 @@ class EnrichStage:
             if known is not None and known[0] is route and known[1] is user and known[2] is claims:
                 ctx.identity_headers = list(known[3])
                 return None
-            if not self._build(ctx, user):  # a dropped value is counted per request: not remembered
+            # A dropped value is counted per request: not remembered; nor is a new token's claims dict,
+            # which never comes round again (the admission memo asks only for a cached token's).
+            if not self._build(ctx, user) and ctx.token_cache_hit:
                 if len(self._known) >= _KNOWN_MAX:
                     self._known.clear()
                 self._known[key] = (route, user, claims, tuple(ctx.identity_headers))

@@ -149,7 +149,7 @@ class MapSubjectStage:
             ctx.fact("map.claims_present", sorted(claims))
             ctx.fact("map.rules", [rule for _, _, rule in mapping.rules])
             ctx.fact("map.normalization", mapping.config.normalization.model_dump())
-        candidates = self._candidates(mapping, claims)
+        candidates = self._candidates(mapping, claims, ctx.token_cache_hit)
         ctx.candidates = candidates
         first = candidates[0]
         ctx.subject = first.raw
@@ -160,11 +160,15 @@ class MapSubjectStage:
             ctx.fact("map.candidates", [{"rule": c.rule, "claim": c.claim, "key": c.key} for c in candidates])
         return None
 
-    def _candidates(self, mapping: CompiledMapping, claims: Mapping[str, Any]) -> tuple[Candidate, ...]:
+    def _candidates(
+        self, mapping: CompiledMapping, claims: Mapping[str, Any], remember: bool
+    ) -> tuple[Candidate, ...]:
         known = self._known.get(id(claims))
         if known is not None and known[0] is claims and known[1] is mapping:
             return known[2]
         candidates = mapping.candidates(claims)
+        if not remember:  # only a cached token's claims dict comes round again
+            return candidates
         if len(self._known) >= _KNOWN_MAX:
             self._known.clear()
         self._known[id(claims)] = (claims, mapping, candidates)

@@ -157,8 +157,11 @@ class ClaimPolicy:
         #: id(claims) → (claims, exp, nbf, iat) of claim sets that passed: only the clock can fail them now.
         self._passed: dict[int, tuple[dict[str, Any], Any, Any, Any]] = {}
 
-    def check(self, claims: dict[str, Any], now: float) -> None:
-        """Raise the first failing check's catalog error; return None if every check holds."""
+    def check(self, claims: dict[str, Any], now: float, remember: bool = True) -> None:
+        """Raise the first failing check's catalog error; return None if every check holds.
+
+        ``remember``: keep the passed claim set so a repeat re-checks only the clock (off for a dict
+        that will not come back, such as a new token's)."""
         known = self._passed.get(id(claims))
         if known is not None and known[0] is claims:
             _, exp, nbf, iat = known
@@ -168,6 +171,8 @@ class ClaimPolicy:
             ):
                 return
         self._check_all(claims, now)
+        if not remember:
+            return
         passed = self._passed
         if len(passed) >= _PASSED_MAX:
             passed.clear()

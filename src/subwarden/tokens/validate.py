@@ -29,5 +29,6 @@ class ValidateStage:
         if ctx.facts is not None:
             for key, value in policy.facts(claims, now).items():
                 ctx.fact(f"validate.{key}", value)
-        policy.check(claims, now)
+        # Only a cached token's claims dict comes round again: a new token's would just be pinned.
+        policy.check(claims, now, remember=ctx.token_cache_hit)
         return None
