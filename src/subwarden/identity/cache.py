@@ -29,7 +29,6 @@ CacheKey = tuple[str, str, str]
 Loader = Callable[[], Awaitable[list[UserRecord]]]
 
 
-
 class CachedUser:
     """One entry: the record (None = not found), when it was stored (monotonic), and its ``state``."""
 

@@ -229,6 +229,3 @@ class GatewayMetrics:
 
 def _route_name(route: Any) -> str:
     return (getattr(route, "name", None) or "") if route is not None else ""
-
-
-

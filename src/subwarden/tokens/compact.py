@@ -51,11 +51,11 @@ def b64url_decode(text: str, part: str = "part") -> bytes:
     # "+", "/" and "=" would pass the strict standard-alphabet decoder below once "-_" are mapped onto "+/".
     # (Tested on the str: ``b"=" in raw`` raises and clears a TypeError inside CPython on every call.)
     if "=" in text or "+" in text or "/" in text:
-        return _refuse(text, part)
+        _refuse(text, part)
     try:
         raw = text.encode("ascii")
     except UnicodeEncodeError:
-        return _refuse(text, part)
+        _refuse(text, part)
     rest = len(raw) % 4
     if rest == 1:
         _refuse_alphabet(text, part)
@@ -66,7 +66,7 @@ def b64url_decode(text: str, part: str = "part") -> bytes:
     try:
         return binascii.a2b_base64(raw.translate(_TO_STANDARD) + _PADDING[rest], strict_mode=True)
     except binascii.Error:
-        return _refuse(text, part)
+        _refuse(text, part)
 
 
 def _refuse_alphabet(text: str, part: str) -> None:
