@@ -15,9 +15,10 @@ from subwarden.tokens.keys import VerifyKey
 
 
 class VerifiedToken:
-    """What a successful signature check established; exp/nbf are still checked on every hit."""
+    """What a successful signature check established; the claims' clock window is still checked on every
+    hit (validate stage, or the admission memo's ``time_window``)."""
 
-    __slots__ = ("alg", "claims", "exp", "header", "issuer", "key", "kid", "nbf", "state")
+    __slots__ = ("alg", "claims", "header", "issuer", "key", "kid", "state")
 
     def __init__(self, header: dict[str, Any], claims: dict[str, Any], issuer: Any, alg: str, key: VerifyKey) -> None:
         self.header = header
@@ -26,8 +27,6 @@ class VerifiedToken:
         self.alg = alg
         self.kid: str | None = header.get("kid")
         self.key = key
-        self.exp = claims.get("exp")
-        self.nbf = claims.get("nbf")
         self.state = LIVE
 
     def fill(self, ctx: RequestContext) -> None:
