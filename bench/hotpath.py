@@ -116,32 +116,27 @@ async def _run(args: argparse.Namespace) -> None:
         conn = ClientConnection(plane)
         conn.connection_made(FakeTransport())
         conns.append(conn)
-    requests = [
-        b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer " + t.encode() + b"\r\n\r\n"
-        for t in tokens
-    ]
+    requests = [_request(t) for t in tokens]
     writer = next(r for r in gateway.runtimes if hasattr(r, "flush_sync"))
-
-    measured = requests
     if args.new_tokens:  # every measured request carries a token never seen before (its user is cached)
         new = read_tokens(token_file(keys, work, f"new-{args.requests}", user_ids(args.users) * (
             -(-args.requests // args.users))))
-        measured = [b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer " + t.encode()
-                    + b"\r\n\r\n" for t in new[:args.requests]]
-        measured = requests + measured  # batch() indexes from len(requests)
+        measured = [_request(t) for t in new[:args.requests]]
+    else:
+        measured = [requests[i % len(requests)] for i in range(args.requests)]
 
-    def one(i: int) -> None:
+    def one(i: int, raw: bytes) -> None:
         conn = conns[i % len(conns)]
-        conn.data_received(measured[i % len(measured)])
+        conn.data_received(raw)
         exchange = conn.queue[0]
         upstream = exchange.upstream
         if upstream is None:
             raise RuntimeError(f"request {i} not forwarded: {conn.transport.out[-1][:300]!r}")
         upstream.data_received(RESPONSE)
 
-    def batch(start: int, n: int) -> None:
-        for i in range(start, start + n):
-            one(i)
+    def batch(start: int, items: list[bytes]) -> None:
+        for i, raw in enumerate(items, start):
+            one(i, raw)
             if i % 512 == 511:
                 writer.flush_sync()
                 for c in conns:
@@ -167,7 +162,7 @@ async def _run(args: argparse.Namespace) -> None:
     t0 = time.process_time()
     if profiler:
         profiler.enable()
-    batch(len(requests), args.requests)
+    batch(len(requests), measured)
     if profiler:
         profiler.disable()
     cpu = time.process_time() - t0
@@ -181,6 +176,10 @@ async def _run(args: argparse.Namespace) -> None:
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
     await gateway.close()
+
+
+def _request(token: str) -> bytes:
+    return b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer " + token.encode() + b"\r\n\r\n"
 
 
 class _AdmittedStub:

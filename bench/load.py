@@ -79,8 +79,8 @@ def run_wrk(port: int, load: Load, target_pgid: int | None) -> dict[str, Any]:
     try:
         assert proc.stdout is not None
         head = _until_ready(proc.stdout, load.threads)
-        # The CPU window opens once every wrk thread has built its requests (120,000 of them take
-        # ~0.5 s), so start-up does not dilute the target's CPU share.
+        # The CPU window opens once every wrk thread has built its requests (120,000 took ~0.5 s more
+        # than 10,000), so start-up does not dilute the target's CPU share.
         ticks0 = _group_ticks(target_pgid) if target_pgid else 0
         cpu0, wall0 = _cpu_times(), time.monotonic()
         rest = proc.stdout.read()
