@@ -117,6 +117,14 @@ async def learnt(gateway: Gateway, tok: str, path: str = "/orders") -> RequestCo
     return await admit(gateway, tok, path)
 
 
+async def memoized(gateway: Gateway, tok: str, path: str = "/orders") -> RequestContext:
+    """Admit ``tok`` until the memo answers: learnt on its second sighting, answered on the third (asserted)."""
+    await learnt(gateway, tok, path)
+    ctx = await admit(gateway, tok, path)
+    assert ctx.admission_memo
+    return ctx
+
+
 async def stages_only(gateway: Gateway, tok: str | None, path: str = "/orders") -> RequestContext:
     """The same request with the memo set aside: every stage runs (on the same caches)."""
     memo, gateway.pipeline.memo = gateway.pipeline.memo, None

@@ -12,6 +12,7 @@ from admission_kit import (
     code,
     gateway_config,
     learnt,
+    memoized,
     request,
     set_status,
     stages_only,
@@ -151,8 +152,7 @@ async def test_a_subject_revoked_after_it_was_memoized_is_refused_on_the_next_re
     gateway: Gateway, clock: FrozenClock
 ) -> None:
     tok = token(clock)
-    await learnt(gateway, tok)
-    assert (await admit(gateway, tok)).admission_memo
+    await memoized(gateway, tok)
     gateway.identity.revocations.revoke_subject("idp", "alice", clock.now() + 1)
     assert code(await admit(gateway, tok)) == "token_revoked"
 
@@ -224,8 +224,7 @@ async def test_an_admin_invalidation_takes_effect_on_the_very_next_request(
     gateway: Gateway, db: Path, clock: FrozenClock, how: str
 ) -> None:
     tok = token(clock)
-    await learnt(gateway, tok)
-    assert (await admit(gateway, tok)).admission_memo
+    await memoized(gateway, tok)
     set_status(db, "alice", "locked")
     identity = gateway.identity
     dropped = {
@@ -280,8 +279,7 @@ async def test_a_retired_key_sends_the_repeat_back_through_verification(gateway:
 
 async def test_a_token_dropped_from_the_verified_cache_is_verified_again(gateway: Gateway, clock: FrozenClock) -> None:
     tok = token(clock)
-    await learnt(gateway, tok)
-    assert (await admit(gateway, tok)).admission_memo
+    await memoized(gateway, tok)
     gateway.tokens.cache.discard(tok)
     ctx = await admit(gateway, tok)
     assert code(ctx) is None and not ctx.admission_memo and not ctx.token_cache_hit
@@ -351,8 +349,7 @@ async def test_a_second_authorization_header_is_never_answered_from_the_memo(
     gateway: Gateway, clock: FrozenClock
 ) -> None:
     tok = token(clock)
-    await learnt(gateway, tok)
-    assert (await admit(gateway, tok)).admission_memo
+    await memoized(gateway, tok)
     twice = request(tok)
     twice.headers.append((b"authorization", f"Bearer {tok}".encode()))
     assert gateway.pipeline.admit(twice) is None
