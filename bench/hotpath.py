@@ -125,14 +125,18 @@ async def _run(args: argparse.Namespace) -> None:
     else:
         measured = [requests[i % len(requests)] for i in range(args.requests)]
 
+    flush = plane.outbox.flush
+
     def one(i: int, raw: bytes) -> None:
         conn = conns[i % len(conns)]
         conn.data_received(raw)
+        flush()  # the end of the loop pass: the request goes to the upstream
         exchange = conn.queue[0]
         upstream = exchange.upstream
         if upstream is None:
             raise RuntimeError(f"request {i} not forwarded: {conn.transport.out[-1][:300]!r}")
         upstream.data_received(RESPONSE)
+        flush()  # and the response to the client
 
     def batch(start: int, items: list[bytes]) -> None:
         for i, raw in enumerate(items, start):

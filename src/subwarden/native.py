@@ -24,6 +24,7 @@ NATIVE_MODULES = (
     "subwarden.http.head",
     "subwarden.http.ids",
     "subwarden.http.intake",
+    "subwarden.http.outbox",
     "subwarden.http.response",
     "subwarden.http.server",
     "subwarden.http.upstream",

@@ -1,4 +1,4 @@
-"""The transport side of a client connection: corked writes, lingering close, pausing and coarse timers.
+"""The transport side of a client connection: batched writes, lingering close, pausing and coarse timers.
 
 Timers never read the clock on the hot path: arming one only sets attributes, and the data
 plane's sweeper turns "(re)started" into a deadline on its next tick and fires expired ones.
@@ -6,7 +6,7 @@ plane's sweeper turns "(re)started" into a deadline on its next tick and fires e
 
 from __future__ import annotations
 
-import asyncio
+from subwarden.http.outbox import BatchedWrites, Outbox
 
 #: Client timer kinds (index into ``timeouts``).
 NO_TIMER, HEADER, BODY, IDLE, LINGER = 0, 1, 2, 3, 4
@@ -14,31 +14,26 @@ NO_TIMER, HEADER, BODY, IDLE, LINGER = 0, 1, 2, 3, 4
 PAUSE_UPSTREAM, PAUSE_INPUT = 1, 2
 
 
-class ClientIO(asyncio.Protocol):
+class ClientIO(BatchedWrites):
     """Write, close and timer plumbing; ``ClientConnection`` adds parsing and the request queue."""
 
     __slots__ = (
         "_client_eof",
-        "_closing",
-        "_corked",
         "_lingering",
         "_paused",
         "_stopped",
         "_timer",
         "client_deadline",
-        "closed",
         "timeouts",
-        "transport",
         "upstream_deadline",
         "upstream_timeout",
         "write_deadline",
         "write_paused",
     )
 
-    def __init__(self, timeouts: tuple[float, ...]) -> None:
+    def __init__(self, timeouts: tuple[float, ...], outbox: Outbox) -> None:
+        super().__init__(outbox)
         self.timeouts = timeouts
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
         self.write_paused = False
         # 0.0 = "(re)started: count from the next sweep".
         self.client_deadline = self.upstream_deadline = self.write_deadline = 0.0
@@ -48,8 +43,6 @@ class ClientIO(asyncio.Protocol):
         self._stopped = False
         self._lingering = False
         self._client_eof = False
-        self._closing = False
-        self._corked: list[bytes] | None = None
 
     # ------------------------------------------------------------ hooks for the subclass
     def _timed_out(self, kind: int) -> None:
@@ -61,32 +54,7 @@ class ClientIO(asyncio.Protocol):
     def _writable(self, writable: bool) -> None:
         """The client's write buffer crossed a watermark."""
 
-    # ------------------------------------------------------------ writing
-    def write(self, data: bytes) -> None:
-        if self._corked is not None:
-            self._corked.append(data)
-        elif not self._closing and not self.closed and self.transport is not None:
-            self.transport.write(data)
-
-    def writelines(self, parts: tuple[bytes, ...]) -> None:
-        if self._corked is not None:
-            self._corked.extend(parts)
-        elif not self._closing and not self.closed and self.transport is not None:
-            self.transport.writelines(parts)
-
-    def cork(self) -> None:
-        """Collect writes until ``uncork``: a response head and body leave in one send."""
-        if self._corked is None:
-            self._corked = []
-
-    def uncork(self) -> None:
-        parts, self._corked = self._corked, None
-        if parts and not self._closing and not self.closed and self.transport is not None:
-            if len(parts) == 1:
-                self.transport.write(parts[0])
-            else:
-                self.transport.writelines(parts)
-
+    # ------------------------------------------------------------ writing (``BatchedWrites``)
     def pause_writing(self) -> None:
         self.write_paused = True
         self.write_deadline = 0.0
@@ -105,10 +73,10 @@ class ClientIO(asyncio.Protocol):
         """
         self._stopped = True
         transport = self.transport
-        if self.closed or self._closing or transport is None:
+        if self.closed or self.closing or transport is None:
             return
-        self.uncork()
-        self._closing = True
+        self.send_pending()
+        self.closing = True
         if self._client_eof or not transport.can_write_eof():
             transport.close()
             return
@@ -121,8 +89,8 @@ class ClientIO(asyncio.Protocol):
 
     def abort(self) -> None:
         self._stopped = True
-        self._closing = True
-        self._corked = None
+        self.closing = True
+        self.pending = []
         if not self.closed and self.transport is not None:
             self.transport.abort()
 
@@ -165,7 +133,7 @@ class ClientIO(asyncio.Protocol):
 
     # ------------------------------------------------------------ reading
     def _pause(self, reason: int) -> None:
-        if not self._paused and not self._closing and not self.closed and self.transport is not None:
+        if not self._paused and not self.closing and not self.closed and self.transport is not None:
             self.transport.pause_reading()
         self._paused |= reason
 
@@ -173,6 +141,6 @@ class ClientIO(asyncio.Protocol):
         if not self._paused & reason:
             return
         self._paused &= ~reason
-        if not self._paused and not self._closing and not self.closed and self.transport is not None:
+        if not self._paused and not self.closing and not self.closed and self.transport is not None:
             self.transport.resume_reading()
             self._arm(self._timer)

@@ -58,7 +58,7 @@ class ClientConnection(ClientIO):
     )
 
     def __init__(self, plane: DataPlane) -> None:
-        super().__init__(plane.timeouts)
+        super().__init__(plane.timeouts, plane.outbox)
         self.plane = plane
         self.limits = plane.limits
         self.peer = Peer("", False)
@@ -101,11 +101,7 @@ class ClientConnection(ClientIO):
             self._stash.append(data)
             self._pause(PAUSE_INPUT)
             return
-        self.cork()
-        try:
-            rest = self._feed(data)
-        finally:
-            self.uncork()
+        rest = self._feed(data)
         if rest is not None:
             self._stash.append(rest)
             self._pause(PAUSE_INPUT)

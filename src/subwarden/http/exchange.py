@@ -294,11 +294,6 @@ class Exchange:
         if writable:
             self.on_upstream_progress()
 
-    def cork_client(self) -> None:
-        self.conn.cork()
-
-    def uncork_client(self) -> None:
-        self.conn.uncork()
 
     def upstream_timed_out(self) -> None:
         self._drop_upstream()

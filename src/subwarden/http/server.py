@@ -14,6 +14,7 @@ from subwarden.config.models import ListenConfig
 from subwarden.http.connection import ClientConnection
 from subwarden.http.forward import Peer, RoutePlan, TargetPlan, identity_names
 from subwarden.http.ids import IdSource
+from subwarden.http.outbox import Outbox
 from subwarden.http.problem import ProblemRenderer
 from subwarden.http.upstream import UpstreamPool
 from subwarden.pipeline.context import RequestContext
@@ -48,6 +49,7 @@ class DataPlane:
         self.limits = listen.limits
         self.renderer = ProblemRenderer(gateway.config.errors)
         self.ids = IdSource()
+        self.outbox = Outbox()
         limits = listen.limits
         self.timeouts = (0.0, limits.header_timeout, limits.body_timeout, limits.idle_timeout, LINGER_SECONDS)
         self.draining = False
@@ -149,7 +151,7 @@ class DataPlane:
         key = f"{host}:{port}"
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = UpstreamPool(host, port, size)
+            pool = self._pools[key] = UpstreamPool(host, port, size, self.outbox)
         else:
             pool.max_idle = max(pool.max_idle, size)
         return pool

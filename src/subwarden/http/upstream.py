@@ -10,25 +10,23 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from subwarden.errors import GatewayError, InternalError, UpstreamUnavailable
+from subwarden.http.outbox import BatchedWrites, Outbox
 from subwarden.http.response import ResponseHead
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     # The one kind of sink: typed concretely so the compiled build calls it directly.
     from subwarden.http.exchange import Exchange as ResponseSink
 
 log = logging.getLogger("subwarden.http")
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(BatchedWrites):
     """One keep-alive connection; serves one exchange at a time (no pipelining upstream)."""
 
     def __init__(self, pool: UpstreamPool) -> None:
+        super().__init__(pool.outbox)
         self.pool = pool
-        self.transport: asyncio.Transport | None = None
         self.sink: ResponseSink | None = None
-        self.closed = False
         self.reused = False
         self.got_bytes = False
         self._parser = httptools.HttpResponseParser(self)
@@ -48,14 +46,6 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_done = self._complete = self._until_eof = False
         self.got_bytes = False
 
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def writelines(self, parts: Iterable[bytes]) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.writelines(parts)
-
     def set_reading(self, reading: bool) -> None:
         if self.transport is None or self.closed:
             return
@@ -67,6 +57,7 @@ class UpstreamConnection(asyncio.Protocol):
     def close(self) -> None:
         self.sink = None
         if not self.closed:
+            self.send_pending()
             self.closed = True
             self.pool.forget(self)
             if self.transport is not None:
@@ -97,11 +88,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.got_bytes = True
         sink.on_upstream_progress()
-        sink.cork_client()
-        try:
-            self._feed(sink, data)
-        finally:
-            sink.uncork_client()
+        self._feed(sink, data)
 
     def _feed(self, sink: ResponseSink, data: bytes) -> None:
         try:
@@ -184,9 +171,10 @@ def _callback_error(exc: httptools.HttpParserCallbackError) -> GatewayError:
 class UpstreamPool:
     """Idle keep-alive connections to one target, most recently used first."""
 
-    __slots__ = ("_idle", "closed", "host", "label", "max_idle", "port")
+    __slots__ = ("_idle", "closed", "host", "label", "max_idle", "outbox", "port")
 
-    def __init__(self, host: str, port: int, max_idle: int) -> None:
+    def __init__(self, host: str, port: int, max_idle: int, outbox: Outbox) -> None:
+        self.outbox = outbox
         self.host = host
         self.port = port
         self.label = f"{host}:{port}"
