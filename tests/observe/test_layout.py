@@ -16,7 +16,7 @@ from subwarden.observe.metrics import GatewayMetrics
 from subwarden.observe.query import RecordQuery, RecordReader
 from subwarden.observe.record_shape import COLUMNS, RecordShaper
 from subwarden.observe.records import RecordWriter
-from subwarden.observe.sinks import SqliteSink
+from subwarden.observe.sinks import SqliteSink, connect
 
 DAY = 86_400.0
 #: The layout 2 table as gateways before layout 3 created it.
@@ -156,3 +156,32 @@ def test_requests_that_ran_different_stages_are_each_counted_under_their_own_sta
     assert 'subwarden_stage_duration_seconds_count{stage="route"} 3.0' in text
     assert 'subwarden_stage_duration_seconds_count{stage="verify"} 1.0' in text
     assert 'subwarden_stage_duration_seconds_count{stage="resolve"} 1.0' in text
+
+
+def test_a_stored_row_is_ascii_and_reads_back_with_non_ascii_values(
+    shaper: RecordShaper, make_ctx: CtxFactory
+) -> None:
+    # ASCII text binds as a plain copy; one non-ASCII character made the whole row UCS-2 to re-encode.
+    ctx = make_ctx(path="/café/ünï", token_cache_hit=True)
+    ctx.mapping_rule = "sub→user_id"
+    ctx.claims = dict(ctx.claims or {}, email="zoë@example.test")
+    row = shaper.row(ctx, 1.0, 2)
+    assert row[-1].isascii()
+    record = shaper.shape(ctx, 1.0, 2)
+    assert (record["path"], record["mapping_rule"], record["claims"]["email"]) == (
+        "/café/ünï", "sub→user_id", "zoë@example.test"
+    )
+
+
+def test_a_new_records_file_gets_16_kib_pages_and_an_older_one_keeps_its_own(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.db", tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE other (x)")  # a file made before: 4 KiB pages
+    for path, page_size in ((new, 16_384), (old, 4_096)):
+        conn = connect(path)
+        try:
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == page_size
+            # The same WAL size before a checkpoint, whatever the page size.
+            assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 40_960_000 // page_size
+        finally:
+            conn.close()

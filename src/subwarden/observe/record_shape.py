@@ -60,8 +60,8 @@ _ABSENT = object()
 _MAX_STAGES = 64
 _NO_ERROR = "null,null,null,null"  # stage, reason, detail, shadow_code
 _BIG = 1e15
-_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
-_text = json.encoder.encode_basestring  # a str as JSON text, in C
+_dump = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_text = json.encoder.encode_basestring_ascii  # a str as JSON text, in C
 
 
 def issuer_label(issuer: Any) -> str | None:

