@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any
 
 from subwarden.observe.scrub import scrub_text, scrub_value
@@ -112,14 +111,6 @@ class IsoTime:
 #: A remembered identity: the claims and user it was built from (checked with ``is``), the other slots it
 #: was built from (checked with ==), its two columns (subject_hash, user_id) and its part of ``rest``.
 _Identity = tuple[Any, Any, tuple[Any, ...], str | None, str | None, str]
-_IDENTITY_SLOTS = attrgetter(
-    "issuer", "subject", "alg", "kid", "token_source", "mapping_claim", "mapping_rule", "mapping_fallback"
-)
-_REQUEST_SLOTS = attrgetter(
-    "claims", "user", "error", "timings", "path", "method", "cache_state", "upstream_target", "shadow_error",
-    "failed_stage", "trace_id", "cache_age", "started_ns", "upstream_ms", "upstream_status", "token_cache_hit",
-    "anonymous", "request_id", "route", "outcome", "status",
-)
 
 
 class RecordShaper:
@@ -151,8 +142,8 @@ class RecordShaper:
         (
             claims, user, error, timings, path, method, cache_state, target, shadow, failed, trace_id, age,
             started, up_ms, up_status, cache_hit, anonymous, request_id, route, outcome, status,
-        ) = _REQUEST_SLOTS(ctx)
-        slots = _IDENTITY_SLOTS(ctx)
+        ) = ctx.record_slots()
+        slots = ctx.identity_slots()
         known = self._identities.get((id(claims), id(user)))
         if known is None or known[0] is not claims or known[1] is not user or known[2] != slots:
             known = self._identity(ctx, slots)

@@ -141,6 +141,22 @@ class RequestContext:
         #: True when the admission memo answered (pipeline.memo): stages' results reused, timings split evenly.
         self.admission_memo = False
 
+    def record_slots(self) -> tuple[Any, ...]:
+        """What a call record reads per request, in one call (compiled: native reads, not 21 ``getattr``)."""
+        return (
+            self.claims, self.user, self.error, self.timings, self.path, self.method, self.cache_state,
+            self.upstream_target, self.shadow_error, self.failed_stage, self.trace_id, self.cache_age,
+            self.started_ns, self.upstream_ms, self.upstream_status, self.token_cache_hit, self.anonymous,
+            self.request_id, self.route, self.outcome, self.status,
+        )
+
+    def identity_slots(self) -> tuple[Any, ...]:
+        """What a call record's per-identity part is built from, besides the claims and the user."""
+        return (
+            self.issuer, self.subject, self.alg, self.kid, self.token_source, self.mapping_claim, self.mapping_rule,
+            self.mapping_fallback,
+        )
+
     def header_values(self, name: bytes) -> list[bytes]:
         """All values of a header (``name`` lower-case)."""
         return [v for n, v in self.headers if n == name]
