@@ -3,6 +3,7 @@ upgrade from the one-column-per-field layout, and the metrics-only drain."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from subwarden.errors import UserNotFound
 from subwarden.identity.stores.base import UserRecord, UserStatus
 from subwarden.observe.metrics import GatewayMetrics
 from subwarden.observe.query import RecordQuery, RecordReader
-from subwarden.observe.record_shape import COLUMNS, RecordShaper
+from subwarden.observe.record_shape import COLUMNS, RecordShaper, row_to_record
 from subwarden.observe.records import RecordWriter
 from subwarden.observe.sinks import SqliteSink, connect
 
@@ -185,3 +186,17 @@ def test_a_new_records_file_gets_16_kib_pages_and_an_older_one_keeps_its_own(tmp
             assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 40_960_000 // page_size
         finally:
             conn.close()
+
+
+def test_a_memo_answer_is_flagged_and_a_row_from_before_the_flag_reads_it_as_unknown(
+    shaper: RecordShaper, make_ctx: CtxFactory
+) -> None:
+    ctx = make_ctx(token_cache_hit=True, timings=dict.fromkeys(("route", "verify", "resolve"), 0))
+    ctx.admission_memo = True
+    row = shaper.row(ctx, 1.0, 2)
+    assert row_to_record(row)["admission_memo"] is True
+    ctx.admission_memo = False
+    assert shaper.shape(ctx, 1.0, 2)["admission_memo"] is False
+    older = json.loads(row[-1])[:-1]  # rest as rows were written before the field existed
+    record = row_to_record((*row[:-1], json.dumps(older)))
+    assert record["admission_memo"] is None and record["claims"] == shaper.shape(ctx, 1.0, 2)["claims"]

@@ -21,7 +21,8 @@ from subwarden.observe.subject_hash import SubjectHasher
 
 ALL_FIELDS = {
     "v", "ts", "time", "request_id", "trace_id", "route", "method", "path", "outcome", "code", "stage", "status",
-    "reason", "detail", "shadow_code", "issuer", "alg", "kid", "token_source", "token_cache_hit", "mapping_claim",
+    "reason", "detail", "shadow_code", "issuer", "alg", "kid", "token_source", "token_cache_hit", "admission_memo",
+    "mapping_claim",
     "mapping_rule", "mapping_fallback", "subject_hash", "user_id", "user_status", "anonymous", "cache_state",
     "cache_age", "timings_us", "duration_us", "upstream", "fingerprint", "claims",
 }
@@ -51,7 +52,8 @@ async def test_a_proxied_request_is_written_with_every_field_to_stdout_and_sqlit
         "v": 1, "ts": None, "time": None, "request_id": "req-1", "trace_id": "trace-1", "route": "api",
         "method": "GET", "path": "/api/orders/7", "outcome": "allowed", "code": None, "stage": None, "status": 200,
         "reason": None, "detail": None, "shadow_code": None, "issuer": "test-idp", "alg": "ES256", "kid": "k1",
-        "token_source": "header", "token_cache_hit": False, "mapping_claim": "sub", "mapping_rule": "sub->user_id",
+        "token_source": "header", "token_cache_hit": False, "admission_memo": False, "mapping_claim": "sub",
+        "mapping_rule": "sub->user_id",
         "mapping_fallback": False, "subject_hash": expected_hash, "user_id": "u-1", "user_status": "active",
         "anonymous": False, "cache_state": "hit", "cache_age": 1.25,
         "timings_us": {"route": 2, "verify": 45, "resolve": 120}, "duration_us": None,

@@ -35,20 +35,25 @@ Row = tuple[Any, ...]
 COL = {name: i for i, name in enumerate(COLUMNS)}
 #: The stored row (and the SQLite layout 3 columns): what queries filter on, then ``rest``.
 STORED = ("ts", "request_id", "route", "code", "outcome", "status", "subject_hash", "user_id", "rest")
-#: The fields in ``rest``, in order: per request first, then the per-identity part (fingerprint on).
-#: ``timings_us`` is held there in ns (whole µs when read).
+#: The fields in ``rest``, in order: per request first, then the per-identity part (fingerprint on), then
+#: fields added later (a row written before one was added reads it as null). ``timings_us`` is held
+#: there in ns (whole µs when read).
 REST_FIELDS = (
     "trace_id", "method", "path", "stage", "reason", "detail", "shadow_code", "token_cache_hit", "anonymous",
     "cache_state", "cache_age", "timings_us", "duration_us", "upstream_status", "upstream_target", "upstream_ms",
     "fingerprint", "issuer", "alg", "kid", "token_source", "mapping_claim", "mapping_rule", "mapping_fallback",
-    "user_status", "claims",
+    "user_status", "claims", "admission_memo",
 )
+#: ``rest`` of a row written before ``admission_memo`` existed: the fields up to ``claims``.
+_REST_V1_LEN = REST_FIELDS.index("admission_memo")
 _JSON_COLUMNS = ("detail", "timings_us", "claims")
 BOOL_COLUMNS = ("token_cache_hit", "mapping_fallback", "anonymous")
 _UPSTREAM = {"upstream_status": "status", "upstream_target": "target", "upstream_ms": "ms"}
 #: The documented field order of a record (docs/records.md).
 FIELDS = (
-    "v", "ts", "time", *COLUMNS[1:COL["timings_us"]], "timings_us", "duration_us", "upstream", "fingerprint", "claims"
+    "v", "ts", "time", *COLUMNS[1:COL["token_cache_hit"] + 1], "admission_memo",
+    *COLUMNS[COL["token_cache_hit"] + 1:COL["timings_us"]], "timings_us", "duration_us", "upstream", "fingerprint",
+    "claims",
 )
 _CACHE_SIZE = 4096
 #: Identities remembered: more than the users a busy gateway serves in one cycle, so the cache hits
@@ -141,7 +146,7 @@ class RecordShaper:
         """The stored row of ``ctx``, finished at wall time ``ts`` and ``perf_counter_ns`` ``ended_ns``."""
         (
             claims, user, error, timings, path, method, cache_state, target, shadow, failed, trace_id, age,
-            started, up_ms, up_status, cache_hit, anonymous, request_id, route, outcome, status,
+            started, up_ms, up_status, cache_hit, anonymous, request_id, route, outcome, status, memo,
         ) = ctx.record_slots()
         slots = ctx.identity_slots()
         known = self._identities.get((id(claims), id(user)))
@@ -157,7 +162,7 @@ class RecordShaper:
             f"{words.get(cache_state) or self._word(cache_state)},{'null' if age is None else age_text(age)},"
             f"{formats % tuple(timings.values())},{(ended_ns - started) // 1000 if started else 'null'},"
             f"{up_status or 'null'},{words.get(target) or self._word(target)},"
-            f"{'null' if up_ms is None else number_text(up_ms)},{known[5]}]"
+            f"{'null' if up_ms is None else number_text(up_ms)},{known[5]},{'true' if memo else 'false'}]"
         )
         return (
             ts, request_id or None, route.name if route is not None else None,
@@ -268,7 +273,10 @@ _iso_time = IsoTime()
 def row_to_record(row: Sequence[Any], time_text: IsoTime = _iso_time) -> dict[str, Any]:
     """The documented record (docs/records.md) of a stored row, with every field."""
     values = dict(zip(STORED, row, strict=True))
-    values.update(zip(REST_FIELDS, json.loads(values.pop("rest")), strict=True))
+    rest = json.loads(values.pop("rest"))
+    if len(rest) == _REST_V1_LEN:
+        rest.append(None)  # written before admission_memo was recorded: unknown
+    values.update(zip(REST_FIELDS, rest, strict=True))
     values["timings_us"] = {stage: ns // 1000 for stage, ns in values["timings_us"].items()}
     values["upstream"] = {key: values.pop(column) for column, key in _UPSTREAM.items()}
     values["v"] = RECORD_VERSION
@@ -284,6 +292,7 @@ def flat_row_to_record(row: Sequence[Any], time_text: IsoTime = _iso_time) -> di
         values[name] = json.loads(text) if text is not None else None
     for name in BOOL_COLUMNS:
         values[name] = bool(values[name])
+    values["admission_memo"] = None  # not recorded in this layout
     values["upstream"] = {key: values.pop(column) for column, key in _UPSTREAM.items()}
     values["v"] = RECORD_VERSION
     values["time"] = time_text(values["ts"])

@@ -147,7 +147,7 @@ class RequestContext:
             self.claims, self.user, self.error, self.timings, self.path, self.method, self.cache_state,
             self.upstream_target, self.shadow_error, self.failed_stage, self.trace_id, self.cache_age,
             self.started_ns, self.upstream_ms, self.upstream_status, self.token_cache_hit, self.anonymous,
-            self.request_id, self.route, self.outcome, self.status,
+            self.request_id, self.route, self.outcome, self.status, self.admission_memo,
         )
 
     def identity_slots(self) -> tuple[Any, ...]:
