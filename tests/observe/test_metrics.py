@@ -52,6 +52,23 @@ def test_exposition_holds_the_request_upstream_and_stage_counters_after_a_batch(
     assert 'subwarden_upstream_duration_seconds_count{route="api"} 2.0' in text
 
 
+def test_a_memo_answer_is_counted_and_timed_but_adds_nothing_to_the_stage_histograms(
+    shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
+) -> None:
+    metrics = GatewayMetrics(process=False)
+    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock)
+    writer.record(make_ctx())
+    answered = make_ctx(timings={"route": 0, "verify": 0, "resolve": 0})
+    answered.admission_memo = True
+    writer.record(answered)
+    writer.flush_sync()
+    text = scrape(metrics)
+    assert 'subwarden_requests_total{code="ok",outcome="allowed",route="api"} 2.0' in text
+    assert 'subwarden_request_duration_seconds_count{route="api"} 2.0' in text
+    assert 'subwarden_stage_duration_seconds_count{stage="verify"} 1.0' in text
+    assert 'subwarden_stage_duration_seconds_bucket{le="1e-05",stage="verify"} 0.0' in text  # no zero observed
+
+
 def test_record_drops_and_queue_state_are_exposed(
     shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
 ) -> None:

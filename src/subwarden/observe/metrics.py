@@ -45,6 +45,7 @@ _STARTED = attrgetter("started_ns")
 _UPSTREAM = attrgetter("route", "upstream_status")
 _UPSTREAM_MS = attrgetter("upstream_ms")
 _TIMINGS = attrgetter("timings")
+_MEMO = attrgetter("admission_memo")
 #: Words that make a key a level even when it ends in a counter word (e.g. consecutive_failures).
 GAUGE_WORDS = frozenset({"consecutive", "current", "inflight"})
 
@@ -167,7 +168,9 @@ class GatewayMetrics:
                 self.upstream.labels(_route_name(route), str(status)).inc(count)
         with self.duration.lock, self.upstream_duration.lock:
             self._observe_durations(requests, contexts, routes)
-        self._observe_stages(list(map(_TIMINGS, contexts)))
+        # A memo answer ran no stage (its timings are all 0): a stage's histogram shows the stage's own times.
+        ran = [ctx for ctx, memo in zip(contexts, map(_MEMO, contexts), strict=True) if not memo]
+        self._observe_stages(list(map(_TIMINGS, ran)))
 
     def _observe_durations(
         self, requests: Sequence[Finished], contexts: list[RequestContext], routes: list[Any]
