@@ -65,6 +65,9 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, float | None]:
         nginx_p99 = get(f"{layout}/cached/nginx", "p99_ms")
         out[f"{layout}/cached p99 subwarden ÷ nginx"] = _ratio(get(sw, "p99_ms"), nginx_p99)
     out["pinned/new subwarden ÷ haproxy"] = _ratio(get("pinned/new/subwarden"), get("pinned/new/haproxy"))
+    # What records cost: the same build with records off, same run.
+    out["pinned/cached subwarden ÷ subwarden records off"] = _ratio(
+        get("pinned/cached/subwarden"), get("pinned/cached/subwarden-norecords"))
     for mode in ("cached", "new"):
         sw = get(f"pinned/{mode}/subwarden", "rps_per_cpu")
         for other in ("haproxy", "nginx") if mode == "cached" else ("haproxy",):
