@@ -60,8 +60,8 @@ async def test_a_repeat_is_answered_by_the_memo_with_every_field_the_stages_set(
     assert memo.cache_state == "hit" and memo.cache_age == pytest.approx(1.5)
     assert memo.identity_headers == [(b"X-User-Id", b"alice"), (b"X-User-Roles", b"user,admin"), (b"X-Tenant", b"t1")]
     assert memo.identity_headers is not stages.identity_headers
-    assert list(memo.timings) == [s.name for s in gateway.pipeline.stages] == list(stages.timings)
-    assert set(memo.timings.values()) == {0}  # no stage ran (docs/records.md)
+    assert list(stages.timings) == [s.name for s in gateway.pipeline.stages]
+    assert memo.timings == {}  # no stage ran (docs/records.md)
     assert gateway.identity.stats()["admission_memo_hits"] == 1
 
 

@@ -39,7 +39,7 @@ def build_gateway(
     if tracer is None and not config.tokens.cookie and remembers:
         memo = AdmissionMemo(
             routes=routes, verified=tokens.cache, users=identity.cache, revocations=identity.revocations,
-            enrich=identity.enrich, clock=clock, stage_names=[s.name for s in stages],
+            enrich=identity.enrich, clock=clock,
             max_entries=min(config.tokens.verified_cache_size, MEMO_MAX_ENTRIES),
         )
         identity.admission_memo = memo

@@ -15,14 +15,13 @@ re-checks only what can change between requests:
 
 A failed check drops the entry and the request runs every stage, which learns it again if it is
 admitted. Requests with facts (diagnose) and pipelines with a tracer never use the memo. A memo
-answer lists every stage in ``ctx.timings`` with 0 ns (none ran) and sets ``ctx.admission_memo``.
+answer leaves ``ctx.timings`` empty (no stage ran) and sets ``ctx.admission_memo``.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import Any, cast
 
 from subwarden.clock import Clock, SystemClock
@@ -89,7 +88,7 @@ class AdmissionMemo:
 
     __slots__ = (
         "_by_route", "_count", "_counted_revocations", "_enrich", "_now", "_revocations",
-        "_routes", "_users", "_verified", "_zero", "hits", "max_entries", "misses",
+        "_routes", "_users", "_verified", "hits", "max_entries", "misses",
     )
 
     def __init__(
@@ -101,7 +100,6 @@ class AdmissionMemo:
         revocations: RevocationList,
         enrich: EnrichStage,
         clock: Clock,
-        stage_names: Sequence[str],
         max_entries: int,
     ) -> None:
         self._routes = routes
@@ -110,8 +108,6 @@ class AdmissionMemo:
         self._revocations = revocations
         self._enrich = enrich
         self._now = clock_now(clock)
-        #: The timings of a memo answer: every stage, none of which ran.
-        self._zero = dict.fromkeys(stage_names, 0)
         #: The revocation list when it counts revocations in ``generation`` (checks skipped while unchanged).
         self._counted_revocations: CountedRevocationList | None = None
         if isinstance(getattr(revocations, "generation", None), int):
@@ -193,10 +189,8 @@ class AdmissionMemo:
         ctx.cache_state = "hit"
         ctx.cache_age = age
         ctx.identity_headers = list(entry.identity_headers)
+        # No stage ran, so ctx.timings stays empty; the admission's own time is in the request's duration.
         ctx.admission_memo = True
-        # No stage ran: each shows 0 ns (docs/records.md); the admission's own time is in the request's duration.
-        # Updating the context's (empty) dict from a prepared one copies its table in one go.
-        ctx.timings.update(self._zero)
         return True
 
     def _not_revoked(self, entry: Admitted) -> bool:
