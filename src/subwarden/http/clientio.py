@@ -54,7 +54,7 @@ class ClientIO(BatchedWrites):
     def _writable(self, writable: bool) -> None:
         """The client's write buffer crossed a watermark."""
 
-    # ------------------------------------------------------------ writing (``BatchedWrites``)
+    # ------------------------------------------------------------ write flow control (writes: ``BatchedWrites``)
     def pause_writing(self) -> None:
         self.write_paused = True
         self.write_deadline = 0.0

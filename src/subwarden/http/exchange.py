@@ -294,7 +294,6 @@ class Exchange:
         if writable:
             self.on_upstream_progress()
 
-
     def upstream_timed_out(self) -> None:
         self._drop_upstream()
         self.fail(UpstreamTimeout("upstream read timed out", target=self.ctx.upstream_target))

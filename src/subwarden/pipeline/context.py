@@ -138,7 +138,7 @@ class RequestContext:
         self.upstream_status = 0
         self.upstream_target: str | None = None
         self.upstream_ms: float | None = None
-        #: True when the admission memo answered (pipeline.memo): stages' results reused, timings split evenly.
+        #: True when the admission memo answered (pipeline.memo): stages' results reused, ``timings`` left empty.
         self.admission_memo = False
 
     def record_slots(self) -> tuple[Any, ...]:
