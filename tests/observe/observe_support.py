@@ -9,6 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from subwarden.clock import FrozenClock
+from subwarden.observe.metrics import GatewayMetrics
+from subwarden.observe.record_shape import RecordShaper
+from subwarden.observe.records import RecordWriter
 from subwarden.pipeline.context import RequestContext
 
 KEYS = Path(__file__).parent / "keys"
@@ -25,6 +28,18 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.005)
+
+
+def metrics_after(
+    shaper: RecordShaper, clock: FrozenClock, contexts: Any, **writer_options: Any
+) -> tuple[str, RecordWriter]:
+    """The metrics exposition after a metrics-only drain (no sinks) of ``contexts``, and the writer."""
+    metrics = GatewayMetrics(process=False)
+    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock, **writer_options)
+    for ctx in contexts:
+        writer.record(ctx)
+    writer.flush_sync()
+    return metrics.exposition()[0].decode(), writer
 
 
 def frozen_perf_ns(clock: FrozenClock) -> Callable[[], int]:

@@ -8,12 +8,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from observe_support import CtxFactory, broken_context, frozen_perf_ns
+from observe_support import CtxFactory, broken_context, frozen_perf_ns, metrics_after
 
 from subwarden.clock import FrozenClock
 from subwarden.errors import UserNotFound
 from subwarden.identity.stores.base import UserRecord, UserStatus
-from subwarden.observe.metrics import GatewayMetrics
 from subwarden.observe.query import RecordQuery, RecordReader
 from subwarden.observe.record_shape import COLUMNS, RecordShaper, row_to_record
 from subwarden.observe.records import RecordWriter
@@ -114,13 +113,11 @@ def test_a_layout_2_table_is_set_aside_still_read_newest_first_and_pruned(
 def test_without_sinks_the_drain_feeds_metrics_and_skips_a_context_it_cannot_count(
     shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
 ) -> None:
-    metrics = GatewayMetrics(process=False)
-    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock)
-    writer.record(make_ctx())
-    writer.record(broken_context(make_ctx(), timings=None))  # a bug elsewhere left a slot broken
-    writer.record(make_ctx(error=UserNotFound()))
-    writer.flush_sync()
-    text = metrics.exposition()[0].decode()
+    text, writer = metrics_after(shaper, clock, [
+        make_ctx(),
+        broken_context(make_ctx(), timings=None),  # a bug elsewhere left a slot broken
+        make_ctx(error=UserNotFound()),
+    ])
     assert 'subwarden_requests_total{code="ok",outcome="allowed",route="api"} 1.0' in text
     assert 'subwarden_requests_total{code="user_not_found",outcome="denied",route="api"} 1.0' in text
     assert 'subwarden_stage_duration_seconds_count{stage="verify"} 2.0' in text
@@ -130,13 +127,11 @@ def test_without_sinks_the_drain_feeds_metrics_and_skips_a_context_it_cannot_cou
 def test_a_batch_of_several_routes_counts_each_routes_durations_and_upstream_apart(
     shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
 ) -> None:
-    metrics = GatewayMetrics(process=False)
-    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock, perf_ns=lambda: 3_000_000)
-    writer.record(make_ctx())
-    writer.record(make_ctx(route=None, error=UserNotFound(), started_ns=0))  # no route, no start time
-    writer.record(make_ctx(upstream_status=502))
-    writer.flush_sync()
-    text = metrics.exposition()[0].decode()
+    text, _ = metrics_after(shaper, clock, [
+        make_ctx(),
+        make_ctx(route=None, error=UserNotFound(), started_ns=0),  # no route, no start time
+        make_ctx(upstream_status=502),
+    ], perf_ns=lambda: 3_000_000)
     assert 'subwarden_request_duration_seconds_count{route="api"} 2.0' in text
     assert 'subwarden_request_duration_seconds_sum{route="api"} 0.004' in text  # 2 ms each
     assert 'subwarden_request_duration_seconds_count{route=""}' not in text
@@ -148,12 +143,8 @@ def test_a_batch_of_several_routes_counts_each_routes_durations_and_upstream_apa
 def test_requests_that_ran_different_stages_are_each_counted_under_their_own_stages(
     shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
 ) -> None:
-    metrics = GatewayMetrics(process=False)
-    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock)
-    for timings in ({"route": 1, "verify": 2}, {"route": 1, "resolve": 3}, {"route": 1}):  # same count, then fewer
-        writer.record(make_ctx(timings=timings))
-    writer.flush_sync()
-    text = metrics.exposition()[0].decode()
+    stage_lists = ({"route": 1, "verify": 2}, {"route": 1, "resolve": 3}, {"route": 1})  # same count, then fewer
+    text, _ = metrics_after(shaper, clock, [make_ctx(timings=timings) for timings in stage_lists])
     assert 'subwarden_stage_duration_seconds_count{stage="route"} 3.0' in text
     assert 'subwarden_stage_duration_seconds_count{stage="verify"} 1.0' in text
     assert 'subwarden_stage_duration_seconds_count{stage="resolve"} 1.0' in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from observe_support import CtxFactory
+from observe_support import CtxFactory, metrics_after
 
 from subwarden.clock import FrozenClock
 from subwarden.errors import UserNotFound
@@ -55,14 +55,9 @@ def test_exposition_holds_the_request_upstream_and_stage_counters_after_a_batch(
 def test_a_memo_answer_is_counted_and_timed_but_adds_nothing_to_the_stage_histograms(
     shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock
 ) -> None:
-    metrics = GatewayMetrics(process=False)
-    writer = RecordWriter(shaper, [], metrics=metrics, clock=clock)
-    writer.record(make_ctx())
     answered = make_ctx(timings={})  # as the memo leaves it: no stage ran
     answered.admission_memo = True
-    writer.record(answered)
-    writer.flush_sync()
-    text = scrape(metrics)
+    text, _ = metrics_after(shaper, clock, [make_ctx(), answered])
     assert 'subwarden_requests_total{code="ok",outcome="allowed",route="api"} 2.0' in text
     assert 'subwarden_request_duration_seconds_count{route="api"} 2.0' in text
     assert 'subwarden_stage_duration_seconds_count{stage="verify"} 1.0' in text
