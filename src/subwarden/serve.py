@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from subwarden.config.models import GatewayConfig
@@ -12,6 +13,8 @@ from subwarden.pipeline.gateway import Gateway
 
 log = logging.getLogger("subwarden")
 
+#: Where the generated subject hash key is kept when its environment variable is unset.
+RECORDS_VAR_DIR = Path("var")
 #: Set by the supervisor in each forked worker; absent in single-process mode.
 WORKER_SLOT_ENV = "SUBWARDEN_WORKER_SLOT"
 
@@ -52,7 +55,7 @@ def build_serving_gateway(config: GatewayConfig, gateway: Gateway | None = None)
     gateway = gateway or build_gateway(config)
     metrics = GatewayMetrics()
     metrics.set_fingerprint(gateway.fingerprint)
-    writer = build_record_writer(config, gateway.fingerprint, metrics=metrics)
+    writer = build_record_writer(config, gateway.fingerprint, metrics=metrics, var_dir=RECORDS_VAR_DIR)
     gateway.record = writer.record
     gateway.runtimes.append(writer)
     register_gateway_stats(metrics, gateway)
@@ -66,12 +69,15 @@ def run_gateway(config: GatewayConfig) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code."""
     from subwarden.config.loader import ConfigError
     from subwarden.http.serve import serve
+    from subwarden.observe.subject_hash import SubjectHashKeyError, load_subject_hash_key
     from subwarden.pipeline.build import build_gateway
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:  # fail fast with a clean message on config problems, before any worker starts
         checked = build_gateway(config)
-    except ConfigError as exc:
+        # Each worker's record writer loads it again; a bad one must stop start-up here, not a worker.
+        load_subject_hash_key(config.identity.subject_hash_key_env, RECORDS_VAR_DIR)
+    except (ConfigError, SubjectHashKeyError) as exc:
         log.error("%s", exc)
         return 2
     if config.listen.workers <= 1:  # same process: serve the gateway just built

@@ -201,3 +201,24 @@ def test_readyz_passes_the_store_self_test_and_metrics_count_requests(running: R
             text = resp.read().decode()
         time.sleep(0.1)
     assert 'subwarden_requests_total{code="user_disabled",outcome="denied",route="api"}' in text
+
+
+def test_a_too_short_subject_hash_key_stops_start_up_with_one_line_not_a_traceback(tmp_path: Path) -> None:
+    _, public = generate_demo_keys(tmp_path)
+    config = {
+        "listen": {"host": "127.0.0.1", "port": free_port()},
+        "issuers": [{"issuer": ISSUER, "audiences": [AUDIENCE], "keys": {"files": [str(public)]}}],
+        "identity": {"store": {"url": f"sqlite:///{tmp_path / 'users.db'}"}},
+        "routes": [{"name": "api", "match": {"path_prefix": "/"}, "upstream": {"targets": ["http://127.0.0.1:9"]}}],
+        "admin": {"enabled": False},
+    }
+    (tmp_path / "gw.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "SUBWARDEN_SUBJECT_HASH_KEY": "short-key"}
+    done = subprocess.run(
+        [sys.executable, "-m", "subwarden", "serve", "--config", str(tmp_path / "gw.yaml")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "SUBWARDEN_SUBJECT_HASH_KEY is set but holds 9 bytes" in done.stderr
+    assert "short-key" not in done.stderr  # the key itself is never printed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from subwarden.observe.subject_hash import KEY_FILE_NAME, SubjectHasher, load_subject_hash_key
+from subwarden.observe.subject_hash import KEY_FILE_NAME, SubjectHasher, SubjectHashKeyError, load_subject_hash_key
 
 
 def test_the_same_key_gives_the_same_hash_for_the_same_subject() -> None:
@@ -60,5 +60,12 @@ def test_without_the_variable_a_key_file_is_created_once_with_mode_0600_and_reus
 
 def test_a_truncated_key_file_is_an_error_not_a_weak_key(tmp_path: Path) -> None:
     (tmp_path / KEY_FILE_NAME).write_bytes(b"abc")
-    with pytest.raises(ValueError, match="too short"):
+    with pytest.raises(SubjectHashKeyError, match="too short"):
         load_subject_hash_key("HASH_KEY", tmp_path, {})
+
+
+def test_a_short_key_in_the_environment_is_refused_by_name_without_echoing_it(tmp_path: Path) -> None:
+    with pytest.raises(SubjectHashKeyError, match="HASH_KEY is set but holds 5 bytes") as raised:
+        load_subject_hash_key("HASH_KEY", tmp_path, {"HASH_KEY": "s3cr3"})
+    assert "s3cr3" not in str(raised.value)
+    assert not (tmp_path / KEY_FILE_NAME).exists()

@@ -14,6 +14,11 @@ _KEY_BYTES = 32
 #: Subjects whose hash is remembered (cleared when full). Above the number of active users it stops
 #: thrashing: with 8192 and 10k rotating users every lookup missed (~2 us of HMAC each). ~150 B an entry.
 _MEMO_SIZE = 65_536
+_MIN_KEY_BYTES = 16
+
+
+class SubjectHashKeyError(ValueError):
+    """The configured subject hash key cannot be used; ``str()`` says why and where (never the key)."""
 
 
 class SubjectHasher:
@@ -22,8 +27,8 @@ class SubjectHasher:
     __slots__ = ("_done", "_key")
 
     def __init__(self, key: bytes) -> None:
-        if len(key) < 16:
-            raise ValueError("the subject hash key must be at least 16 bytes")
+        if len(key) < _MIN_KEY_BYTES:
+            raise SubjectHashKeyError(f"the subject hash key must be at least {_MIN_KEY_BYTES} bytes")
         self._key = key
         # Subjects repeat across requests: one HMAC (~2 µs) per subject, not per request.
         self._done: dict[str, str] = {}
@@ -46,11 +51,20 @@ class SubjectHasher:
 
 
 def load_subject_hash_key(env_var: str, var_dir: Path, environ: Mapping[str, str] | None = None) -> bytes:
-    """The key from ``env_var`` if set, else from ``var_dir/subject_hash.key`` (created once, mode 0600)."""
+    """The key from ``env_var`` if set, else from ``var_dir/subject_hash.key`` (created once, mode 0600).
+
+    Raises ``SubjectHashKeyError`` for a key shorter than 16 bytes (checked at start-up, before any worker).
+    """
     env = os.environ if environ is None else environ
     value = env.get(env_var, "")
     if value:
-        return value.encode("utf-8")
+        key = value.encode("utf-8", "surrogateescape")
+        if len(key) < _MIN_KEY_BYTES:
+            raise SubjectHashKeyError(
+                f"{env_var} is set but holds {len(key)} bytes; the subject hash key needs at least {_MIN_KEY_BYTES}"
+                f" (unset it to use a generated key in {var_dir / KEY_FILE_NAME})"
+            )
+        return key
     return _load_or_create_key_file(var_dir / KEY_FILE_NAME)
 
 
@@ -76,6 +90,6 @@ def _load_or_create_key_file(path: Path) -> bytes:
 
 def _read_key(path: Path) -> bytes:
     key = path.read_bytes().strip()
-    if len(key) < 16:
-        raise ValueError(f"{path}: subject hash key is too short (delete it to regenerate)")
+    if len(key) < _MIN_KEY_BYTES:
+        raise SubjectHashKeyError(f"{path}: subject hash key is too short (delete it to regenerate)")
     return key
