@@ -118,7 +118,8 @@ def _subwarden_command(
 ) -> tuple[list[str], dict[str, str]]:
     records = fx.work / f"records-{spec.name}.db"
     records.unlink(missing_ok=True)
-    conf = fx.work / f"{spec.name}.yaml"
+    # One file per worker count: the pinned 1-worker config stays as it was for runs by hand.
+    conf = fx.work / (f"{spec.name}.yaml" if workers == 1 else f"{spec.name}-{workers}w.yaml")
     conf.write_text(confs.subwarden(
         port=port, admin_port=admin_port, upstream_port=upstream_port, workers=workers,
         public_jwks=fx.keys.public_jwks, users_db=fx.users_db, records_db=records if spec.records else None,
