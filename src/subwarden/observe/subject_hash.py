@@ -27,9 +27,7 @@ class SubjectHasher:
     __slots__ = ("_done", "_key")
 
     def __init__(self, key: bytes) -> None:
-        if len(key) < _MIN_KEY_BYTES:
-            raise SubjectHashKeyError(f"the subject hash key must be at least {_MIN_KEY_BYTES} bytes")
-        self._key = key
+        self._key = _usable(key, "the subject hash key")
         # Subjects repeat across requests: one HMAC (~2 µs) per subject, not per request.
         self._done: dict[str, str] = {}
 
@@ -58,13 +56,10 @@ def load_subject_hash_key(env_var: str, var_dir: Path, environ: Mapping[str, str
     env = os.environ if environ is None else environ
     value = env.get(env_var, "")
     if value:
-        key = value.encode("utf-8", "surrogateescape")
-        if len(key) < _MIN_KEY_BYTES:
-            raise SubjectHashKeyError(
-                f"{env_var} is set but holds {len(key)} bytes; the subject hash key needs at least {_MIN_KEY_BYTES}"
-                f" (unset it to use a generated key in {var_dir / KEY_FILE_NAME})"
-            )
-        return key
+        return _usable(
+            value.encode("utf-8", "surrogateescape"),
+            f"{env_var} is set but", f"unset it to use a generated key in {var_dir / KEY_FILE_NAME}",
+        )
     return _load_or_create_key_file(var_dir / KEY_FILE_NAME)
 
 
@@ -89,7 +84,12 @@ def _load_or_create_key_file(path: Path) -> bytes:
 
 
 def _read_key(path: Path) -> bytes:
-    key = path.read_bytes().strip()
+    return _usable(path.read_bytes().strip(), f"subject hash key file {path}", "too short: delete it to regenerate")
+
+
+def _usable(key: bytes, where: str, remedy: str = "") -> bytes:
+    """``key`` if long enough, else ``SubjectHashKeyError`` saying ``where`` and how many bytes (never the key)."""
     if len(key) < _MIN_KEY_BYTES:
-        raise SubjectHashKeyError(f"{path}: subject hash key is too short (delete it to regenerate)")
+        fix = f" ({remedy})" if remedy else ""
+        raise SubjectHashKeyError(f"{where} holds {len(key)} bytes; it needs at least {_MIN_KEY_BYTES} bytes{fix}")
     return key
