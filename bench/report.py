@@ -73,6 +73,11 @@ def ratios(summary: dict[str, dict[str, Any]]) -> dict[str, float | None]:
         for other in ("haproxy", "nginx") if mode == "cached" else ("haproxy",):
             out[f"pinned/{mode} subwarden ÷ {other}, per CPU-second"] = _ratio(
                 sw, get(f"pinned/{mode}/{other}", "rps_per_cpu"))
+    # The Python floor (bench/floor.py): how far the goal and subwarden are from what the event loop allows.
+    floor = get("pinned/cached/python-floor")
+    out["pinned/cached python-floor ÷ haproxy"] = _ratio(floor, get("pinned/cached/haproxy"))
+    out["pinned/cached python-floor ÷ nginx"] = _ratio(floor, get("pinned/cached/nginx"))
+    out["pinned/cached subwarden ÷ python-floor"] = _ratio(get("pinned/cached/subwarden"), floor)
     out["unpinned/cached subwarden-2w ÷ subwarden-1w"] = _ratio(
         _subwarden_with(summary, 2), _subwarden_with(summary, 1))
     return out
@@ -150,6 +155,27 @@ def _runs_table(summary: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
+def cpu_us(summary: dict[str, dict[str, Any]], key: str) -> float | None:
+    """Target CPU µs per request (from req per CPU-second) of a summary row, if it ran."""
+    per_cpu = summary.get(key, {}).get("rps_per_cpu")
+    return 1e6 / per_cpu if per_cpu else None
+
+
+def _floor_budget(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The 2x-HAProxy goal as a CPU budget per request, next to the Python floor and subwarden."""
+    floor, haproxy = cpu_us(summary, "pinned/cached/python-floor"), cpu_us(summary, "pinned/cached/haproxy")
+    sw, off = cpu_us(summary, "pinned/cached/subwarden"), cpu_us(summary, "pinned/cached/subwarden-norecords")
+    if floor is None or haproxy is None or sw is None:
+        return []
+    goal = haproxy / 2
+    text = (f"CPU per request (pinned, cached): the Python floor (bench/floor.py: uvloop, no auth, no checks) "
+            f"{floor:.1f} µs, HAProxy {haproxy:.1f} µs, subwarden {sw:.1f} µs")
+    text += f" ({off:.1f} µs with records off)" if off is not None else ""
+    text += (f". 2x HAProxy allows {goal:.1f} µs: {goal - floor:.1f} µs above the floor for all of subwarden's "
+             f"own work, which takes {sw - floor:.1f} µs.")
+    return [text, ""]
+
+
 def _extras(result: dict[str, Any]) -> list[str]:
     lines = []
     memory = result.get("memory")
@@ -165,6 +191,7 @@ def _extras(result: dict[str, Any]) -> list[str]:
                   f"{_fmt(cold['raw_rps'], 0)}/s = {_fmt(cold['ratio'], 3)}.", ""]
     elif cold:
         lines += [f"Cold user path: bench/stores/{cold['script']} failed: {cold.get('error')}", ""]
+    lines += _floor_budget(result["summary"])
     profile = result.get("profile")
     if profile and profile.get("self"):
         lines += [f"py-spy on subwarden ({profile['samples']} samples, pinned, cached tokens):", "",

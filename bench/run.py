@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-profile", action="store_true", help="skip py-spy on subwarden")
     p.add_argument("--no-records-off-variant", action="store_true",
                    help="skip subwarden with records off (pinned), which shows what records cost")
+    p.add_argument("--no-floor", action="store_true",
+                   help="skip the Python floor (bench/floor.py, pinned): what the event loop and sockets alone cost")
     p.add_argument("--no-cold", action="store_true", help="skip bench/stores (cold user path on PostgreSQL)")
     p.add_argument("--out", type=Path, default=None, help="results dir (default bench/results; smoke: --work)")
     p.add_argument("--work", type=Path, default=HERE / "results" / "tmp", help="keys, tokens, configs, logs")
@@ -49,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.duration, args.warmup, args.repeats, args.users = 2.0, 0.5, 1, 1000
         args.targets, args.layouts = "subwarden", "pinned"
-        args.no_memory = args.no_profile = args.no_cold = args.no_records_off_variant = True
+        args.no_memory = args.no_profile = args.no_cold = args.no_records_off_variant = args.no_floor = True
     if args.out is None:
         args.out = args.work if args.smoke else HERE / "results"
     return args
@@ -83,6 +85,8 @@ def plan(args: argparse.Namespace) -> list[tuple[targets.Layout, list[targets.Ta
                 specs.append(targets.subwarden_with(2))
         if name == "pinned" and "subwarden" in wanted and not args.no_records_off_variant:
             specs.append(targets.SUBWARDEN_NO_RECORDS)
+        if name == "pinned" and "subwarden" in wanted and not args.no_floor:
+            specs.append(targets.PYTHON_FLOOR)
         new = {"haproxy", "subwarden"} & wanted if name == "pinned" else set()
         out.append((layout, specs, new))
     return out

@@ -1,4 +1,4 @@
-"""The targets measured (nginx, HAProxy, subwarden), the upstream behind them, and the CPU layouts."""
+"""The targets measured (nginx, HAProxy, subwarden, the Python floor), the upstream behind them, and the CPU layouts."""
 
 from __future__ import annotations
 
@@ -52,6 +52,8 @@ SUBWARDEN = TargetSpec("subwarden", "subwarden", auth=True)
 
 
 SUBWARDEN_NO_RECORDS = TargetSpec("subwarden-norecords", "subwarden", auth=True, records=False)
+#: A uvloop proxy with no auth and no checks (bench/floor.py): the most a Python proxy reaches here.
+PYTHON_FLOOR = TargetSpec("python-floor", "floor", auth=False)
 
 
 def subwarden_with(workers: int) -> TargetSpec:
@@ -108,6 +110,9 @@ def _command(
         conf = fx.work / "haproxy.cfg"
         conf.write_text(confs.haproxy(port, upstream_port, workers, fx.keys.public_pem, fx.roles_map))
         return [tool_path("haproxy"), "-db", "-f", str(conf)], {}
+    if spec.kind == "floor":
+        floor = Path(__file__).resolve().parent / "floor.py"
+        return [sys.executable, str(floor), "--port", str(port), "--upstream-port", str(upstream_port)], {}
     if spec.kind == "subwarden":
         return _subwarden_command(spec, fx, port, upstream_port, workers, admin_port or free_port())
     raise ValueError(f"unknown target kind {spec.kind!r}")
