@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from subwarden.http.clientio import ClientIO
 from subwarden.http.outbox import BatchedWrites, Outbox
 
 
@@ -96,14 +97,28 @@ async def test_writes_after_closing_or_a_lost_transport_are_dropped() -> None:
 async def test_a_transport_that_fails_is_aborted_and_the_others_still_send(caplog: pytest.LogCaptureFixture) -> None:
     outbox = Outbox()
     bad, good = Transport(fail=True), Transport()
-    sender(outbox, bad).write(b"x")
+    failing = sender(outbox, bad)
+    failing.write(b"x")
     sender(outbox, good).write(b"y")
     await asyncio.sleep(0)
     assert bad.events == ["abort"] and good.sends == [b"y"]
     assert "sending on a connection failed: RuntimeError" in caplog.text
+    failing.write(b"after the failure")  # dropped, as after a close: nothing queued, nothing sent
+    assert failing.closing and failing.pending == [] and outbox._due == []
 
 
 def test_without_a_running_loop_a_write_is_sent_at_once() -> None:
     transport = Transport()
     sender(Outbox(), transport).write(b"now")
     assert transport.sends == [b"now"]
+
+
+async def test_a_client_connection_that_fails_to_send_is_aborted_and_stops_reading() -> None:
+    outbox = Outbox()
+    client = ClientIO((1.0, 1.0, 1.0, 1.0), outbox)
+    transport = Transport(fail=True)
+    client.transport = transport
+    client.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    await asyncio.sleep(0)
+    assert transport.events == ["abort"]
+    assert client._stopped and client.closing  # no further request is parsed or answered on it

@@ -94,6 +94,9 @@ class ClientIO(BatchedWrites):
         if not self.closed and self.transport is not None:
             self.transport.abort()
 
+    def write_failed(self) -> None:
+        self.abort()  # also stops reading: no new request starts on a connection that cannot answer
+
     # ------------------------------------------------------------ timers
     def _arm(self, kind: int) -> None:
         """Start (or restart) the client timer ``kind``; it does not run while reading is paused."""

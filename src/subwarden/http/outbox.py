@@ -92,7 +92,9 @@ class BatchedWrites(asyncio.Protocol):
             transport.writelines(parts)
 
     def write_failed(self) -> None:
-        """The transport refused a send: drop the connection (its ``connection_lost`` reports it)."""
+        """The transport refused a send: drop the connection (its ``connection_lost`` reports it); later
+        writes are dropped, as after a close."""
+        self.closing = True
         self.pending = []
-        if self.transport is not None:
+        if not self.closed and self.transport is not None:
             self.transport.abort()
