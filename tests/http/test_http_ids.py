@@ -15,6 +15,15 @@ def test_generated_request_ids_are_unique_and_safe() -> None:
     assert len(generated) == 1000 and all(valid_request_id(i.encode()) for i in generated)
 
 
+def test_generated_request_ids_are_the_prefix_and_a_count_in_eight_hex_digits() -> None:
+    ids = IdSource()
+    generated = [ids.request_id(None) for _ in range(600)]  # across two 256-id blocks
+    prefix = generated[0][:12]
+    assert [i[:12] for i in generated] == [prefix] * 600
+    assert [int(i[12:], 16) for i in generated] == list(range(1, 601))
+    assert all(len(i) == 20 for i in generated) and generated == sorted(generated)  # index-friendly order
+
+
 def test_two_sources_never_share_a_prefix() -> None:
     assert IdSource().request_id(None)[:12] != IdSource().request_id(None)[:12]
 

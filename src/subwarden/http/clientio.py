@@ -6,12 +6,19 @@ plane's sweeper turns "(re)started" into a deadline on its next tick and fires e
 
 from __future__ import annotations
 
+from typing import Final
+
 from subwarden.http.outbox import BatchedWrites, Outbox
 
 #: Client timer kinds (index into ``timeouts``).
-NO_TIMER, HEADER, BODY, IDLE, LINGER = 0, 1, 2, 3, 4
+NO_TIMER: Final = 0
+HEADER: Final = 1
+BODY: Final = 2
+IDLE: Final = 3
+LINGER: Final = 4
 #: Reasons reading is paused.
-PAUSE_UPSTREAM, PAUSE_INPUT = 1, 2
+PAUSE_UPSTREAM: Final = 1
+PAUSE_INPUT: Final = 2
 
 
 class ClientIO(BatchedWrites):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("subwarden.http")
 
-SLICE = 16_384
-BODY_SLICE = 65_536
-BUFFER_HIGH = 256 * 1024
+SLICE: Final = 16_384
+BODY_SLICE: Final = 65_536
+BUFFER_HIGH: Final = 256 * 1024
 #: Bytes of size line and CRLFs allowed per chunk (chunk extensions beyond it count as abuse).
-CHUNK_LINE_ALLOWANCE = 64
+CHUNK_LINE_ALLOWANCE: Final = 64
 
 
 class _Stop(Exception):

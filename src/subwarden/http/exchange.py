@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Awaitable
 from time import perf_counter_ns
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from subwarden.errors import BodyTooLarge, GatewayError, InternalError, UpstreamTimeout, UpstreamUnavailable
 from subwarden.http.forward import RoutePlan, TargetPlan, request_head
@@ -25,9 +25,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("subwarden.http")
 
-QUEUED, ADMITTING, CONNECTING, SENDING, RESPONDING, DONE = range(6)
+QUEUED: Final = 0
+ADMITTING: Final = 1
+CONNECTING: Final = 2
+SENDING: Final = 3
+RESPONDING: Final = 4
+DONE: Final = 5
 #: Methods retried once on a fresh connection when a reused one closed before answering.
-_RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "TRACE"})
+_RETRYABLE: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "TRACE"})
 
 
 def chunk(data: bytes) -> tuple[bytes, bytes, bytes]:

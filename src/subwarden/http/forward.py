@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from subwarden.errors import InternalError
 from subwarden.http.head import RequestHead
@@ -19,7 +19,7 @@ from subwarden.pipeline.routing import Route, Target
 if TYPE_CHECKING:
     from subwarden.http.upstream import UpstreamPool
 
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -32,7 +32,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 #: Request headers the gateway sets itself (or re-frames), never copied from the client.
-MANAGED = frozenset(
+MANAGED: Final = frozenset(
     {
         b"host",
         b"content-length",
@@ -45,9 +45,9 @@ MANAGED = frozenset(
         b"forwarded",
     }
 )
-_KNOWN_MAX = 16_384  # identity header sets remembered per route
-_UNSAFE_VALUE = re.compile(rb"[\x00\r\n]")
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_KNOWN_MAX: Final = 16_384  # identity header sets remembered per route
+_UNSAFE_VALUE: Final = re.compile(rb"[\x00\r\n]")
+_TOKEN: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class Peer:

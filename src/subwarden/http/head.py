@@ -7,18 +7,20 @@ input); everything here adds the checks a proxy needs on top, and says why a req
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Final
 
 import httptools
 
 from subwarden.errors import ExpectationFailed, RequestInvalid
 
-_HOST = re.compile(rb"(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
-_DOT_SEGMENT = re.compile(rb"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
+_HOST: Final = re.compile(rb"(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_DOT_SEGMENT: Final = re.compile(rb"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
 #: Single bytes as ints: ``b"#" in data`` first tries the needle as an int, and the TypeError it raises
 #: and clears costs ~130 ns a test; an int needle is a plain memchr.
-_HASH, _DOT, _PERCENT = ord("#"), ord("."), ord("%")
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_HASH: Final = ord('#')  #"), ord("."), ord("%")
+_DOT: Final = ord('.')
+_PERCENT: Final = ord('%')
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 
 class RequestHead:
@@ -76,7 +78,7 @@ class RequestHead:
         return self.method in _BODY_METHODS
 
 
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_METHODS: Final = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 
 def method_name(raw: bytes) -> str:
@@ -208,7 +210,7 @@ def _read_host(head: RequestHead, hosts: list[bytes]) -> None:
         head.host = hosts[0].decode("latin-1")
 
 
-_VALID_HOSTS: dict[bytes, bool] = {}
+_VALID_HOSTS: Final[dict[bytes, bool]] = {}
 
 
 def _valid_host(host: bytes) -> bool:
@@ -221,7 +223,7 @@ def _valid_host(host: bytes) -> bool:
     return known
 
 
-_SPECIAL = frozenset(
+_SPECIAL: Final = frozenset(
     {
         b"host",
         b"content-length",

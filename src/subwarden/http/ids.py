@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
+from typing import Final
 
-_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:+=@/-]{1,128}")
-_TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-_ZERO_TRACE = b"0" * 32
-_ZERO_SPAN = b"0" * 16
-_ZERO_TRACE_TEXT = "0" * 32
-_ZERO_SPAN_TEXT = "0" * 16
+_SAFE_REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._:+=@/-]{1,128}")
+_TRACEPARENT: Final = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_ZERO_TRACE: Final = b"0" * 32
+_ZERO_SPAN: Final = b"0" * 16
+_ZERO_TRACE_TEXT: Final = "0" * 32
+_ZERO_SPAN_TEXT: Final = "0" * 16
 #: Fresh ids drawn per refill: one getrandom call and one hex conversion serve this many requests.
-_IDS_PER_DRAW = 512
-_ID_HEX = 48  # 32 hex digits of trace id + 16 of span id
+_IDS_PER_DRAW: Final = 512
+_ID_HEX: Final = 48  # 32 hex digits of trace id + 16 of span id
+_HEX_BYTE: Final = tuple(f"{i:02x}" for i in range(256))
 
 
 def valid_request_id(value: bytes) -> bool:
@@ -37,11 +38,12 @@ def parse_traceparent(value: bytes) -> tuple[str, str] | None:
 class IdSource:
     """Per-process id generator; create it after ``fork`` so workers never share a prefix."""
 
-    __slots__ = ("_counter", "_hex", "_next", "_prefix")
+    __slots__ = ("_block", "_count", "_hex", "_next", "_prefix")
 
     def __init__(self) -> None:
         self._prefix = os.urandom(6).hex()
-        self._counter = itertools.count(1)
+        self._count = 0
+        self._block = ""
         self._hex = ""
         self._next = 0
 
@@ -58,7 +60,12 @@ class IdSource:
         """The client's X-Request-ID if it is short and safe, else a new unique one."""
         if supplied is not None and _SAFE_REQUEST_ID.fullmatch(supplied):
             return supplied.decode()
-        return f"{self._prefix}{next(self._counter):08x}"
+        # prefix + the count in 8 hex digits; formatted per 256 ids (a format per id was ~1 µs compiled).
+        count = self._count = self._count + 1
+        low = count & 0xFF
+        if low == 0 or not self._block:
+            self._block = f"{self._prefix}{count >> 8:06x}"
+        return self._block + _HEX_BYTE[low]
 
     def trace(self, supplied: bytes | None) -> tuple[str, str]:
         """(trace_id, outgoing traceparent): keep a valid trace id, always a new parent span id."""
@@ -71,6 +78,6 @@ class IdSource:
             trace_id = fresh[:32]
             if trace_id == _ZERO_TRACE_TEXT:
                 trace_id = "0" * 31 + "1"
-            return trace_id, "00-" + trace_id + "-" + span_id + "-00"
+            return trace_id, f"00-{trace_id}-{span_id}-00"  # one join, not four concatenations
         trace_id, flags = parsed
-        return trace_id, "00-" + trace_id + "-" + span_id + "-" + flags
+        return trace_id, f"00-{trace_id}-{span_id}-{flags}"

@@ -6,25 +6,35 @@ ones forwarded are rendered right away, so building the client's head is one joi
 
 from __future__ import annotations
 
+from typing import Final
+
 from subwarden.errors import UpstreamUnavailable
 from subwarden.http.forward import HOP_BY_HOP
 from subwarden.http.problem import status_line
 
 #: Body framing towards the client.
-NO_BODY, LENGTH, CHUNKED, UNTIL_CLOSE = 0, 1, 2, 3
+NO_BODY: Final = 0
+LENGTH: Final = 1
+CHUNKED: Final = 2
+UNTIL_CLOSE: Final = 3
 #: How a response header name is handled.
-_FORWARD, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _HOP, _REQUEST_ID = range(6)
-_SPECIAL_KINDS = {
+_FORWARD: Final = 0
+_CONTENT_LENGTH: Final = 1
+_TRANSFER_ENCODING: Final = 2
+_CONNECTION: Final = 3
+_HOP: Final = 4
+_REQUEST_ID: Final = 5
+_SPECIAL_KINDS: Final = {
     b"content-length": _CONTENT_LENGTH,
     b"transfer-encoding": _TRANSFER_ENCODING,
     b"connection": _CONNECTION,
     b"x-request-id": _REQUEST_ID,
 }
-_NAME_KINDS: dict[bytes, int] = {}
-_NAME_KINDS_MAX = 4096  # distinct spellings remembered; the rest are classified each time
-_STATUS_LINES: dict[int, bytes] = {}
+_NAME_KINDS: Final[dict[bytes, int]] = {}
+_NAME_KINDS_MAX: Final = 4096  # distinct spellings remembered; the rest are classified each time
+_STATUS_LINES: Final[dict[int, bytes]] = {}
 #: Connection options naming headers that are dropped anyway.
-_ALREADY_DROPPED = frozenset({b"keep-alive"})
+_ALREADY_DROPPED: Final = frozenset({b"keep-alive"})
 
 
 def _status_line(status: int) -> bytes:
@@ -71,7 +81,8 @@ class ResponseHead:
             if value.strip().lower() != b"chunked":
                 raise UpstreamUnavailable("upstream used a transfer coding other than chunked")
             self.chunked = True
-        elif kind == _CONNECTION:
+        # "keep-alive" (nginx, every response) names only a header that is dropped anyway: nothing to split.
+        elif kind == _CONNECTION and value != b"keep-alive" and value != b"Keep-Alive":
             self.connection_tokens |= {t.strip().lower() for t in value.split(b",")}
 
     def framing(self, body_allowed: bool, client_http11: bool) -> int:

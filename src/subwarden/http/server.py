@@ -8,7 +8,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Final
 
 from subwarden.config.models import ListenConfig
 from subwarden.http.connection import ClientConnection
@@ -25,7 +25,7 @@ log = logging.getLogger("subwarden.http")
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: How long a closing connection keeps discarding client input after its last response.
-LINGER_SECONDS = 2.0
+LINGER_SECONDS: Final = 2.0
 
 
 def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:

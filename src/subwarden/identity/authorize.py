@@ -9,7 +9,7 @@ from the ``groups`` claim and the store attribute ``groups``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from subwarden.config.models import AuthPolicy
 from subwarden.errors import InsufficientRole
@@ -109,7 +109,7 @@ def _listed(held: dict[str, tuple[str, ...]]) -> dict[str, list[str]]:
     return {k: list(v) for k, v in held.items()}
 
 
-_HELD: dict[str, Callable[[RequestContext], tuple[str, ...]]] = {
+_HELD: Final[dict[str, Callable[[RequestContext], tuple[str, ...]]]] = {
     "scopes": lambda ctx: token_scopes(ctx.claims),
     "groups": held_groups,
 }

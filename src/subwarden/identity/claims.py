@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
-_ABSENT = object()
+_ABSENT: Final = object()
 
 
 def claim_value(claims: Mapping[str, Any], name: str) -> Any:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, Final
 
 from subwarden.config.models import HeadersConfig
 from subwarden.identity.claims import claim_value
 from subwarden.pipeline.context import RequestContext
 
-_KNOWN_MAX = 65_536  # (route, user, claims, roles) header sets remembered
+_KNOWN_MAX: Final = 65_536  # (route, user, claims, roles) header sets remembered
 _Known = tuple[Any, Any, Any, tuple[tuple[bytes, bytes], ...]]
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def header_text(value: Any) -> str | None:

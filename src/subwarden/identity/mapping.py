@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from subwarden.config.models import IssuerConfig, Normalization, SubjectShape
 from subwarden.errors import SubjectMalformed, SubjectMissing
 from subwarden.identity.claims import claim_value
 from subwarden.pipeline.context import RequestContext
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 CacheKey = tuple[str, str, str]
 
@@ -74,7 +74,7 @@ def shape_checker(shape: SubjectShape) -> Callable[[str], str | None]:
     return check
 
 
-_KNOWN_MAX = 65_536  # claim sets whose candidates are remembered
+_KNOWN_MAX: Final = 65_536  # claim sets whose candidates are remembered
 
 
 class CompiledMapping:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
 from subwarden.config.models import UnknownUserPolicy
 from subwarden.errors import (
@@ -31,8 +31,8 @@ from subwarden.pipeline.context import RequestContext
 #: (candidate, cache state, cache age, users found) per lookup tried.
 Tried = tuple[Candidate, str, float | None, int]
 
-_ACTIVE = UserStatus.active
-_STATUS_ERRORS: dict[UserStatus, type[GatewayError]] = {
+_ACTIVE: Final = UserStatus.active
+_STATUS_ERRORS: Final[dict[UserStatus, type[GatewayError]]] = {
     UserStatus.disabled: UserDisabled,
     UserStatus.locked: UserLocked,
     UserStatus.deleted: UserDeleted,

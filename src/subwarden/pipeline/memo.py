@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from subwarden.clock import Clock, SystemClock
 from subwarden.identity.cache import CachedUser, UserCache
@@ -33,10 +33,10 @@ from subwarden.pipeline.routing import Route, RouteTable
 from subwarden.tokens.cache import VerifiedCache
 
 #: At most this many admissions remembered (each holds its raw header value, ~1 kB with the entry).
-MEMO_MAX_ENTRIES = 65_536
+MEMO_MAX_ENTRIES: Final = 65_536
 #: The end of the raw Authorization value (the signature's end) keys the memo: hashing it is cheaper than
 #: hashing ~700 bytes, and the whole value is compared before an entry is used.
-_TAIL = 48
+_TAIL: Final = 48
 
 
 class Admitted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from subwarden.config.models import ClaimRule, IssuerConfig
 from subwarden.errors import (
@@ -18,8 +18,8 @@ from subwarden.errors import (
     TokenNotYetValid,
 )
 
-_MISSING: Any = object()
-_SHOWN_CHARS = 120
+_MISSING: Final[Any] = object()
+_SHOWN_CHARS: Final = 120
 
 
 def claim_value(claims: dict[str, Any], name: str) -> Any:
@@ -50,8 +50,8 @@ def shown(value: Any) -> Any:
     return f"({type(value).__name__})"
 
 
-_PASSED_MAX = 65_536  # claim sets remembered as passed (the verified-token cache holds the dicts anyway)
-_MAX_DATE = 10**18  # beyond this no NumericDate is sane, and int + float could overflow
+_PASSED_MAX: Final = 65_536  # claim sets remembered as passed (the verified-token cache holds the dicts anyway)
+_MAX_DATE: Final = 10**18  # beyond this no NumericDate is sane, and int + float could overflow
 
 
 def _finite(value: Any) -> float | int | None:

@@ -12,15 +12,15 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, cast
+from typing import Any, Final, NoReturn, cast
 
 from subwarden.errors import TokenDuplicateKey, TokenEncodingInvalid, TokenMalformed
 
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
 #: Parsed headers by their encoded text: an issuer signs every token with one of a few headers. Shared,
 #: so never mutated; bounded (emptied when full).
-_HEADERS: dict[str, dict[str, Any]] = {}
-_HEADER_CACHE_SIZE = 256
+_HEADERS: Final[dict[str, dict[str, Any]]] = {}
+_HEADER_CACHE_SIZE: Final = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +39,11 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 #: Bits of the last character that carry no data, by (length mod 4); they must be zero to be canonical.
-_UNUSED_BITS = {2: 0x0F, 3: 0x03}
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_PADDING = (b"", b"", b"==", b"=")
+_UNUSED_BITS: Final = {2: 0x0F, 3: 0x03}
+_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
+_PADDING: Final = (b"", b"", b"==", b"=")
 
 
 def b64url_decode(text: str, part: str = "part") -> bytes:
@@ -101,12 +101,12 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 #: Built once: json.loads(..., object_pairs_hook=...) would build a new decoder per call.
-_DECODER = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=_unique_object, parse_constant=_reject_constant)
 
 
 #: The decoder's C scanner, called directly: a token's JSON has no surrounding whitespace, so the
 #: decoder's Python wrapper (two regex matches) is only needed when the fast path does not take it all.
-_SCAN: Callable[[str, int], tuple[Any, int]] = cast(Any, _DECODER).scan_once  # set by JSONDecoder.__init__
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = cast(Any, _DECODER).scan_once  # set by JSONDecoder.__init__
 
 
 def _loads(text: str) -> Any:

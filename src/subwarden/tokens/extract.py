@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Final
 
 from subwarden.config.models import TokensConfig
 from subwarden.errors import AuthorizationSchemeInvalid, TokenConflict, TokenMissing, TokenTooLarge
 from subwarden.pipeline.context import RequestContext
 
-_MAX_SCHEME_SHOWN = 20
-_SPACE = ord(" ")
+_MAX_SCHEME_SHOWN: Final = 20
+_SPACE: Final = ord(" ")
 
 
 def _scheme_for_record(scheme: bytes) -> str:
