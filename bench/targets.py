@@ -129,7 +129,10 @@ def _subwarden_command(
         port=port, admin_port=admin_port, upstream_port=upstream_port, workers=workers,
         public_jwks=fx.keys.public_jwks, users_db=fx.users_db, records_db=records if spec.records else None,
     ))
-    env = {"SUBWARDEN_ADMIN_TOKEN": secrets.token_urlsafe(24), "SUBWARDEN_SUBJECT_HASH_KEY": secrets.token_urlsafe(24)}
+    # SUBWARDEN_NATIVE=1: a compiled build that no longer matches the sources (edited mid-run) stops the
+    # target instead of silently measuring the pure-Python fallback.
+    env = {"SUBWARDEN_ADMIN_TOKEN": secrets.token_urlsafe(24), "SUBWARDEN_SUBJECT_HASH_KEY": secrets.token_urlsafe(24),
+           "SUBWARDEN_NATIVE": "1"}
     return [sys.executable, "-m", "subwarden", "serve", "--config", str(conf)], env
 
 

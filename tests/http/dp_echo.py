@@ -3,7 +3,8 @@
 Answers with JSON describing what it received (method, target, headers in order, body length and
 hash). Special paths shape the response: /chunked, /big, /slow, /slow-read, /stall-body,
 /close-mid, /close-now, /drop-next (the next request on
-that connection is dropped unanswered), /garbage, /status, /eof, /hop, /interim, /upstream-rid.
+that connection is dropped unanswered), /garbage, /status, /eof, /hop, /interim, /dribble,
+/big-head, /upstream-rid.
 """
 
 from __future__ import annotations
@@ -103,6 +104,29 @@ async def respond(writer: asyncio.StreamWriter, req: Request, conn_id: int, body
         await asyncio.sleep(req.arg("delay", 1.0))
     if path == "/interim":
         writer.write(head_bytes(103, [("Link", "</x>; rel=preload")]))
+    if path == "/dribble":  # two interim heads, then the final head, split mid-terminator and mid-field
+        pieces = [
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r",
+            b"\nHTTP/1.1 200 OK\r\nX-Spaced:\t  v1 \t\r\nX-Ok: a:b\r\nX-Emp",
+            b"ty:\r\nContent-Length: 7\r\n\r\ndribble",
+        ]
+        for piece in pieces:
+            writer.write(piece)
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        return True
+    if path == "/big-head":  # one header field of ``bytes`` bytes, sent in 16 KiB pieces; ``open=1``: never ended
+        raw = head_bytes(200, [("X-Big", "z" * int(req.arg("bytes", 70_000))), ("Content-Length", "2")]) + b"ok"
+        if req.arg("open", 0):
+            raw = raw[: raw.index(b"\r\nContent-Length")]
+        for start in range(0, len(raw), 16_384):
+            writer.write(raw[start : start + 16_384])
+            await writer.drain()
+            await asyncio.sleep(0.005)
+        if req.arg("open", 0):
+            await asyncio.sleep(30)
+            return False
+        return True
     if path == "/chunked":
         writer.write(head_bytes(200, [("Transfer-Encoding", "chunked")]))
         for i in range(int(req.arg("parts", 3))):

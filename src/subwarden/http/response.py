@@ -58,9 +58,11 @@ def name_kind(name: bytes) -> int:
 class ResponseHead:
     """The upstream response head, classified while it is parsed: framing, what to drop, what to forward."""
 
-    __slots__ = ("chunked", "connection_tokens", "has_request_id", "length", "lines")
+    __slots__ = ("chunked", "connection_tokens", "has_request_id", "length", "lines", "size")
 
     def __init__(self) -> None:
+        #: Bytes of the header fields so far (name, value, ": ", CRLF), for the upstream head limit.
+        self.size = 0
         self.length: bytes | None = None
         self.chunked = False
         self.has_request_id = False

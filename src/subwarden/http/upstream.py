@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from subwarden.http.exchange import Exchange as ResponseSink
 
 log = logging.getLogger("subwarden.http")
+#: Longest upstream response head accepted (status line and header fields); nginx's default is 4-8 KiB.
+MAX_RESPONSE_HEAD: Final = 65_536
 
 
 class UpstreamConnection(BatchedWrites):
@@ -31,6 +33,8 @@ class UpstreamConnection(BatchedWrites):
         self.got_bytes = False
         self._parser = httptools.HttpResponseParser(self)
         self._head = ResponseHead()
+        #: Bytes received since this response began, while its head is incomplete (``MAX_RESPONSE_HEAD``).
+        self._head_bytes = 0
         self._expect_body = True
         self._head_done = False
         self._complete = False
@@ -44,6 +48,7 @@ class UpstreamConnection(BatchedWrites):
         self._expect_body = expect_body
         self._head = ResponseHead()
         self._head_done = self._complete = self._until_eof = False
+        self._head_bytes = 0
         self.got_bytes = False
 
     def set_reading(self, reading: bool) -> None:
@@ -88,7 +93,14 @@ class UpstreamConnection(BatchedWrites):
             return
         self.got_bytes = True
         sink.on_upstream_progress()
+        if self._head_done:
+            self._feed(sink, data)
+            return
+        self._head_bytes += len(data)
         self._feed(sink, data)
+        # A head still open after this many bytes (llhttp buffers a field until it ends) is refused.
+        if not self._head_done and self.sink is sink and self._head_bytes > MAX_RESPONSE_HEAD:
+            self._fail(sink, _head_too_large())
 
     def _feed(self, sink: ResponseSink, data: bytes) -> None:
         try:
@@ -115,7 +127,11 @@ class UpstreamConnection(BatchedWrites):
     # ------------------------------------------------------------ parser callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._head_done:
-            self._head.add(name, value)
+            head = self._head
+            head.size += len(name) + len(value) + 4
+            if head.size > MAX_RESPONSE_HEAD:  # a long head that ends within one read
+                raise _head_too_large()
+            head.add(name, value)
 
     def on_headers_complete(self) -> None:
         if self._complete:  # a second response nobody asked for
@@ -158,6 +174,10 @@ class UpstreamConnection(BatchedWrites):
     def _fail(self, sink: ResponseSink, err: GatewayError) -> None:
         self.close()
         sink.on_upstream_failed(err)
+
+
+def _head_too_large() -> UpstreamUnavailable:
+    return UpstreamUnavailable("upstream response head too large", limit=MAX_RESPONSE_HEAD)
 
 
 def _callback_error(exc: httptools.HttpParserCallbackError) -> GatewayError:
