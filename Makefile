@@ -36,7 +36,7 @@ pytest: setup services
 # The compiled modules' tests again on pure Python: the fallback when no native build is present.
 # One run per folder: the folders import their own conftest helpers by bare name.
 pytest-pure: setup
-	for d in http identity pipeline tokens; do SUBWARDEN_NATIVE=0 $(VENV)/bin/pytest tests/$$d -q || exit 1; done
+	for d in http identity observe pipeline tokens; do SUBWARDEN_NATIVE=0 $(VENV)/bin/pytest tests/$$d -q || exit 1; done
 
 test: setup services lint typecheck pytest pytest-pure
 

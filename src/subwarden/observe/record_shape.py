@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from subwarden.observe.scrub import scrub_text, scrub_value
 from subwarden.observe.subject_hash import SubjectHasher
 from subwarden.pipeline.context import RequestContext, outcome_rule
 
-RECORD_VERSION = 1
+RECORD_VERSION: Final = 1
 
 #: Every field of a record as a flat list (the SQLite layout 2 column order, read back from old files).
-COLUMNS = (
+COLUMNS: Final = (
     "ts", "request_id", "trace_id", "route", "method", "path", "outcome", "code", "stage", "status",
     "reason", "detail", "shadow_code", "issuer", "alg", "kid", "token_source", "token_cache_hit",
     "mapping_claim", "mapping_rule", "mapping_fallback", "subject_hash", "user_id", "user_status",
@@ -32,40 +32,40 @@ COLUMNS = (
     "upstream_target", "upstream_ms", "fingerprint", "claims",
 )
 Row = tuple[Any, ...]
-COL = {name: i for i, name in enumerate(COLUMNS)}
+COL: Final = {name: i for i, name in enumerate(COLUMNS)}
 #: The stored row (and the SQLite layout 3 columns): what queries filter on, then ``rest``.
-STORED = ("ts", "request_id", "route", "code", "outcome", "status", "subject_hash", "user_id", "rest")
+STORED: Final = ("ts", "request_id", "route", "code", "outcome", "status", "subject_hash", "user_id", "rest")
 #: The fields in ``rest``, in order: per request first, then the per-identity part (fingerprint on), then
 #: fields added later (a row written before one was added reads it as null). ``timings_us`` is held
 #: there in ns (whole µs when read).
-REST_FIELDS = (
+REST_FIELDS: Final = (
     "trace_id", "method", "path", "stage", "reason", "detail", "shadow_code", "token_cache_hit", "anonymous",
     "cache_state", "cache_age", "timings_us", "duration_us", "upstream_status", "upstream_target", "upstream_ms",
     "fingerprint", "issuer", "alg", "kid", "token_source", "mapping_claim", "mapping_rule", "mapping_fallback",
     "user_status", "claims", "admission_memo",
 )
 #: ``rest`` of a row written before ``admission_memo`` existed: the fields up to ``claims``.
-_REST_V1_LEN = REST_FIELDS.index("admission_memo")
-_JSON_COLUMNS = ("detail", "timings_us", "claims")
-BOOL_COLUMNS = ("token_cache_hit", "mapping_fallback", "anonymous")
-_UPSTREAM = {"upstream_status": "status", "upstream_target": "target", "upstream_ms": "ms"}
+_REST_V1_LEN: Final = REST_FIELDS.index("admission_memo")
+_JSON_COLUMNS: Final = ("detail", "timings_us", "claims")
+BOOL_COLUMNS: Final = ("token_cache_hit", "mapping_fallback", "anonymous")
+_UPSTREAM: Final = {"upstream_status": "status", "upstream_target": "target", "upstream_ms": "ms"}
 #: The documented field order of a record (docs/records.md).
-FIELDS = (
+FIELDS: Final = (
     "v", "ts", "time", *COLUMNS[1:COL["token_cache_hit"] + 1], "admission_memo",
     *COLUMNS[COL["token_cache_hit"] + 1:COL["timings_us"]], "timings_us", "duration_us", "upstream", "fingerprint",
     "claims",
 )
-_CACHE_SIZE = 4096
+_CACHE_SIZE: Final = 4096
 #: Identities remembered: more than the users a busy gateway serves in one cycle, so the cache hits
 #: even when every user comes round (a full cache is emptied, never scanned). ~0.5 KiB an entry.
-_IDENTITY_CACHE_SIZE = 32_768
-_ABSENT = object()
+_IDENTITY_CACHE_SIZE: Final = 32_768
+_ABSENT: Final = object()
 #: Longer than any stage list. Stage timings are stored in ns (no division per record); records show µs.
-_MAX_STAGES = 64
-_NO_ERROR = "null,null,null,null"  # stage, reason, detail, shadow_code
-_BIG = 1e15
-_dump = json.JSONEncoder(separators=(",", ":"), default=str).encode
-_text = json.encoder.encode_basestring_ascii  # a str as JSON text, in C
+_MAX_STAGES: Final = 64
+_NO_ERROR: Final = "null,null,null,null"  # stage, reason, detail, shadow_code
+_BIG: Final = 1e15
+_dump: Final = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_text: Final = json.encoder.encode_basestring_ascii  # a str as JSON text, in C
 
 
 def issuer_label(issuer: Any) -> str | None:
@@ -267,7 +267,7 @@ class RecordShaper:
         return _dump({name: scrub_value(value) for name, value in kept if value is not _ABSENT})
 
 
-_iso_time = IsoTime()
+_iso_time: Final = IsoTime()
 
 
 def row_to_record(row: Sequence[Any], time_text: IsoTime = _iso_time) -> dict[str, Any]:
