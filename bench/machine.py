@@ -15,8 +15,8 @@ from pathlib import Path
 DEBIAN_TOOLS = {"nginx": "nginx-light", "haproxy": "haproxy", "wrk": "wrk", "taskset": "util-linux"}
 
 
-def _missing_tools() -> list[str]:
-    return [tool for tool in DEBIAN_TOOLS if not _which(tool)]
+def _missing_tools(tools: dict[str, str]) -> list[str]:
+    return [tool for tool in tools if not _which(tool)]
 
 
 def _which(tool: str) -> str | None:
@@ -30,17 +30,17 @@ def tool_path(tool: str) -> str:
     return path
 
 
-def ensure_tools() -> None:
-    """apt-get install what is missing (one ``apt-get update`` first); needs root."""
-    missing = _missing_tools()
+def ensure_tools(tools: dict[str, str] = DEBIAN_TOOLS) -> None:
+    """apt-get install what is missing of ``tools`` (executable → package; one ``apt-get update`` first); needs root."""
+    missing = _missing_tools(tools)
     if not missing:
         return
-    packages = sorted({DEBIAN_TOOLS[t] for t in missing})
+    packages = sorted({tools[t] for t in missing})
     print(f"installing {' '.join(packages)} with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env, stdout=subprocess.DEVNULL)
     subprocess.run(["apt-get", "install", "-y", "-q", *packages], check=True, env=env, stdout=subprocess.DEVNULL)
-    still = _missing_tools()
+    still = _missing_tools(tools)
     if still:
         raise RuntimeError(f"still missing after apt-get: {still}")
 
