@@ -37,6 +37,7 @@ NATIVE_MODULES = (
     "subwarden.identity.mapping",
     "subwarden.identity.resolve",
     "subwarden.identity.revocation",
+    "subwarden.observe.queue",
     "subwarden.observe.record_shape",
     "subwarden.pipeline.context",
     "subwarden.pipeline.memo",

@@ -62,14 +62,14 @@ def hot_path_ns() -> tuple[float, float]:
     """ns per record(ctx): accepted (the queue emptied every 512, as the drain does) and dropped (queue full)."""
     ctx = finished_ctx(1)
     writer = RecordWriter(shaper(), [], queue_size=65_536, batch_size=1 << 30)
-    queue = writer._queue
+    queue = writer.queue
     rounds = N_HOT // 512
 
     def accepted() -> None:
         for _ in range(rounds):
             for _ in range(512):
                 writer.record(ctx)
-            queue.clear()
+            queue.items.clear()
 
     accept = timeit.timeit(accepted, number=1) / (rounds * 512) * 1e9
     full = RecordWriter(shaper(), [], queue_size=16)

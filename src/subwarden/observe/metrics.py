@@ -23,7 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from subwarden.observe.histograms import BatchHistogram
-from subwarden.observe.sinks import Finished, RecordBatch
+from subwarden.observe.queue import Finished
+from subwarden.observe.sinks import RecordBatch
 from subwarden.pipeline.context import RequestContext, outcome_rule
 
 log = logging.getLogger("subwarden.observe.metrics")

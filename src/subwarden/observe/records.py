@@ -1,8 +1,8 @@
 """The record writer: an O(1) ``record(ctx)`` on the hot path, a bounded queue, a batched drain.
 
 Shaping records, updating metrics and writing sinks all happen in one worker
-thread, so the event loop only pays for a deque append per request. When the
-queue is full the newest record is dropped and counted, never silently.
+thread, so the event loop only pays for a list append per request (``RecordQueue``,
+compiled). When the queue is full the newest record is dropped and counted, never silently.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter_ns
-from typing import Protocol
+from typing import Any, Protocol
 
 from subwarden.clock import SYSTEM_CLOCK, Clock
+from subwarden.observe.queue import Finished, RecordQueue
 from subwarden.observe.record_shape import RecordShaper, Row
-from subwarden.observe.sinks import Finished, RecordBatch, Sink
+from subwarden.observe.sinks import RecordBatch, Sink
 from subwarden.pipeline.context import RequestContext
 
 log = logging.getLogger("subwarden.observe.records")
@@ -50,7 +50,7 @@ class RecordWriter:
         self.shaper = shaper
         self.sinks = tuple(sinks)
         self.metrics = metrics
-        self._queue: deque[_Item] = deque()
+        self.queue = RecordQueue(queue_size, batch_size, perf_ns, self._wake_drain)
         self._capacity = queue_size
         self._batch_size = batch_size
         self._interval = flush_interval
@@ -62,7 +62,6 @@ class RecordWriter:
         self._closing = False
         self._drop_log_interval = drop_log_interval
         self._last_drop_log = clock.monotonic()
-        self._dropped = 0
         self._dropped_logged = 0
         self._written = 0
         self._sink_errors = 0
@@ -70,16 +69,13 @@ class RecordWriter:
         self._batches = 0
 
     # ------------------------------------------------------------ hot path
-    def record(self, ctx: RequestContext) -> None:
-        """Queue ``ctx`` for recording. O(1), never blocks, never raises."""
-        queue = self._queue
-        if len(queue) >= self._capacity:
-            self._dropped += 1
-            return
-        # One clock read: the wall time is derived from it in the drain (time.time() costs ~100 ns here).
-        queue.append((ctx, self._perf_ns()))
-        if len(queue) == self._batch_size:
-            self._wake.set()
+    @property
+    def record(self) -> Callable[[Any], None]:
+        """Queue a finished request for recording (``RecordQueue.record``: O(1), never blocks, never raises)."""
+        return self.queue.record
+
+    def _wake_drain(self) -> None:
+        self._wake.set()
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -109,9 +105,9 @@ class RecordWriter:
     def stats(self) -> dict[str, float]:
         """Queue state for metrics and /readyz."""
         return {
-            "queued": len(self._queue),
+            "queued": len(self.queue.items),
             "capacity": self._capacity,
-            "dropped": self._dropped,
+            "dropped": self.queue.dropped,
             "written": self._written,
             "batches": self._batches,
             "sink_errors": self._sink_errors,
@@ -131,16 +127,14 @@ class RecordWriter:
 
     async def _flush(self, executor: ThreadPoolExecutor) -> None:
         loop = asyncio.get_running_loop()
-        queue = self._queue
-        while queue:
-            batch = [queue.popleft() for _ in range(min(len(queue), self._batch_size))]
-            await loop.run_in_executor(executor, self._write_batch, batch)
+        queue = self.queue
+        while queue.items:
+            await loop.run_in_executor(executor, self._write_batch, queue.take(self._batch_size))
 
     def flush_sync(self) -> None:
         """Write everything queued from the calling thread (tools and tests without a loop)."""
-        while self._queue:
-            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_size))]
-            self._write_batch(batch)
+        while self.queue.items:
+            self._write_batch(self.queue.take(self._batch_size))
         self._flush_sinks(True)
 
     def _flush_sinks(self, force: bool) -> None:
@@ -205,8 +199,9 @@ class RecordWriter:
         now = self._clock.monotonic()
         if not force and now - self._last_drop_log < self._drop_log_interval:
             return
-        new = self._dropped - self._dropped_logged
+        dropped = self.queue.dropped
+        new = dropped - self._dropped_logged
         if new:
             log.warning("dropped %d call records: queue full (records.queue_size=%d)", new, self._capacity)
-            self._dropped_logged = self._dropped
+            self._dropped_logged = dropped
         self._last_drop_log = now

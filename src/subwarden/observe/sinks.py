@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from subwarden.clock import SYSTEM_CLOCK, Clock
+from subwarden.observe.queue import Finished
 from subwarden.observe.record_shape import COLUMNS, STORED, IsoTime, Row, row_to_record
-from subwarden.pipeline.context import RequestContext
 
 Record = dict[str, Any]
-#: A finished request as the writer queued it: the context and its perf_counter_ns() end.
-Finished = tuple[RequestContext, int]
 _ISO_TIME = IsoTime()
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
