@@ -348,7 +348,7 @@ class UpstreamUnavailable(GatewayError):
     status = 502
     stage = "proxy"
     title = "Bad gateway"
-    hint = "The upstream refused the connection, closed it early or sent an invalid response."
+    hint = "The upstream refused the connection, closed it early or sent an invalid response (or a head over 64 KiB)."
 
 
 class UpstreamTimeout(GatewayError):
