@@ -80,6 +80,9 @@ class Client(asyncio.Protocol):
             self.close()
             return
         self.upstream = upstream
+        if self.transport is None or self.transport.is_closing():  # the client left while we connected
+            upstream.close()
+            return
         for head in self.waiting:
             upstream.write(head)
         self.waiting.clear()
