@@ -83,10 +83,11 @@ def plan(args: argparse.Namespace) -> list[tuple[targets.Layout, list[targets.Ta
             specs.append(targets.subwarden_with(1))
             if layout.workers != 2:
                 specs.append(targets.subwarden_with(2))
-        if name == "pinned" and "subwarden" in wanted and not args.no_records_off_variant:
-            specs.append(targets.SUBWARDEN_NO_RECORDS)
-        if name == "pinned" and "subwarden" in wanted and not args.no_floor:
-            specs.append(targets.PYTHON_FLOOR)
+        if name == "pinned" and "subwarden" in wanted:
+            if not args.no_records_off_variant:
+                specs.append(targets.SUBWARDEN_NO_RECORDS)
+            if not args.no_floor:
+                specs.append(targets.PYTHON_FLOOR)
         new = {"haproxy", "subwarden"} & wanted if name == "pinned" else set()
         out.append((layout, specs, new))
     return out

@@ -95,14 +95,8 @@ class ClientIO(BatchedWrites):
         self._arm(LINGER)
 
     def abort(self) -> None:
-        self._stopped = True
-        self.closing = True
-        self.pending = []
-        if not self.closed and self.transport is not None:
-            self.transport.abort()
-
-    def write_failed(self) -> None:
-        self.abort()  # also stops reading: no new request starts on a connection that cannot answer
+        self._stopped = True  # also stops reading: no new request starts on a connection that cannot answer
+        super().abort()
 
     # ------------------------------------------------------------ timers
     def _arm(self, kind: int) -> None:

@@ -17,9 +17,9 @@ _HOST: Final = re.compile(rb"(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])
 _DOT_SEGMENT: Final = re.compile(rb"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
 #: Single bytes as ints: ``b"#" in data`` first tries the needle as an int, and the TypeError it raises
 #: and clears costs ~130 ns a test; an int needle is a plain memchr.
-_HASH: Final = ord('#')  #"), ord("."), ord("%")
-_DOT: Final = ord('.')
-_PERCENT: Final = ord('%')
+_HASH: Final = ord("#")
+_DOT: Final = ord(".")
+_PERCENT: Final = ord("%")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 
 

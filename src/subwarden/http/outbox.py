@@ -91,10 +91,13 @@ class BatchedWrites(asyncio.Protocol):
         else:
             transport.writelines(parts)
 
-    def write_failed(self) -> None:
-        """The transport refused a send: drop the connection (its ``connection_lost`` reports it); later
-        writes are dropped, as after a close."""
+    def abort(self) -> None:
+        """Drop the connection now (its ``connection_lost`` reports it); later writes are dropped, as after a close."""
         self.closing = True
         self.pending = []
         if not self.closed and self.transport is not None:
             self.transport.abort()
+
+    def write_failed(self) -> None:
+        """The transport refused a send: abort (a subclass's abort does what else it needs)."""
+        self.abort()

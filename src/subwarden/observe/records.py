@@ -51,8 +51,6 @@ class RecordWriter:
         self.sinks = tuple(sinks)
         self.metrics = metrics
         self.queue = RecordQueue(queue_size, batch_size, perf_ns, self._wake_drain)
-        self._capacity = queue_size
-        self._batch_size = batch_size
         self._interval = flush_interval
         self._clock = clock
         self._perf_ns = perf_ns
@@ -106,7 +104,7 @@ class RecordWriter:
         """Queue state for metrics and /readyz."""
         return {
             "queued": len(self.queue.items),
-            "capacity": self._capacity,
+            "capacity": self.queue.capacity,
             "dropped": self.queue.dropped,
             "written": self._written,
             "batches": self._batches,
@@ -129,12 +127,12 @@ class RecordWriter:
         loop = asyncio.get_running_loop()
         queue = self.queue
         while queue.items:
-            await loop.run_in_executor(executor, self._write_batch, queue.take(self._batch_size))
+            await loop.run_in_executor(executor, self._write_batch, queue.take(queue.batch_size))
 
     def flush_sync(self) -> None:
         """Write everything queued from the calling thread (tools and tests without a loop)."""
         while self.queue.items:
-            self._write_batch(self.queue.take(self._batch_size))
+            self._write_batch(self.queue.take(self.queue.batch_size))
         self._flush_sinks(True)
 
     def _flush_sinks(self, force: bool) -> None:
@@ -202,6 +200,6 @@ class RecordWriter:
         dropped = self.queue.dropped
         new = dropped - self._dropped_logged
         if new:
-            log.warning("dropped %d call records: queue full (records.queue_size=%d)", new, self._capacity)
+            log.warning("dropped %d call records: queue full (records.queue_size=%d)", new, self.queue.capacity)
             self._dropped_logged = dropped
         self._last_drop_log = now
