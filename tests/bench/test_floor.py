@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import report  # bench/ is on pytest's pythonpath (pyproject.toml)
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-import report  # noqa: E402 - bench/ modules are scripts, importable once bench/ is on the path
 
 BODY = b'{"ok":true}'
 

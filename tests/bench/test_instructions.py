@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-import instructions  # bench/ modules are scripts, importable once bench/ is on the path
+import instructions  # bench/ is on pytest's pythonpath (pyproject.toml)
 
 ANNOTATED = """\
     5,000 ( 1.00%)  < /b/__native.c:CPyDef_exchange___Exchange____connect (1,000x) [/b/native.so]

@@ -4,6 +4,7 @@ upgrade from the one-column-per-field layout, and the metrics-only drain."""
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from pathlib import Path
 
@@ -26,7 +27,9 @@ V2_TABLE = (
 )
 
 
-@pytest.mark.parametrize("age", [0.0005, 0.0015, 2.675, 1.0005, 123456.7895, 0.1 + 0.2, 7.0, 1e-9])
+@pytest.mark.parametrize(
+    "age", [0.0005, 0.0015, 2.675, 1.0005, 123456.7895, 0.1 + 0.2, 7.0, 1e-9, 0.0625, 59.9996, 0.0, 2e9]
+)
 def test_the_cache_age_is_the_value_round_gives_and_timings_are_whole_microseconds(
     shaper: RecordShaper, make_ctx: CtxFactory, age: float
 ) -> None:
@@ -34,6 +37,28 @@ def test_the_cache_age_is_the_value_round_gives_and_timings_are_whole_microsecon
     assert record["cache_age"] == round(age, 3)
     assert record["timings_us"] == {"verify": 45, "resolve": 0}
     assert record["duration_us"] == 1000
+
+
+def test_cache_ages_read_back_as_round_gives_them_across_magnitudes(shaper: RecordShaper, make_ctx: CtxFactory) -> None:
+    rng = random.Random(5)
+    ages = [rng.random() * 10.0 ** rng.randint(-4, 8) for _ in range(2000)] + [k / 2000 for k in range(2000)]
+    ctx = make_ctx()
+    for age in ages:
+        ctx.cache_age = age
+        assert json.loads(json.dumps(shaper.shape(ctx, 1.0, 2)))["cache_age"] == round(age, 3), age
+
+
+@pytest.mark.parametrize("ms", [0.0, 0.001, 0.4, 3.5, 12.0, 999.999, 1_234_567.891, 0.1234, 1e-9, 2.0**40 + 0.25])
+def test_an_upstream_time_reads_back_as_the_same_float_whatever_its_digits(
+    shaper: RecordShaper, make_ctx: CtxFactory, ms: float
+) -> None:
+    text = json.dumps(shaper.shape(make_ctx(upstream_ms=ms), 1.0, 2))
+    assert repr(json.loads(text)["upstream"]["ms"]) == repr(ms)
+
+
+def test_an_admission_memo_answer_records_empty_timings(shaper: RecordShaper, make_ctx: CtxFactory) -> None:
+    record = shaper.shape(make_ctx(timings={}, admission_memo=True), 1.0, 2)
+    assert (record["timings_us"], record["admission_memo"]) == ({}, True)
 
 
 def test_a_remembered_identity_is_rebuilt_when_any_of_its_slots_changes(

@@ -64,8 +64,11 @@ _ABSENT: Final = object()
 _MAX_STAGES: Final = 64
 _NO_ERROR: Final = "null,null,null,null"  # stage, reason, detail, shadow_code
 _BIG: Final = 1e15
+_BIG_AGE: Final = 1e9
 _dump: Final = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _text: Final = json.encoder.encode_basestring_ascii  # a str as JSON text, in C
+#: ".000" to ".999"; ".0" for whole numbers, as repr writes them.
+_THOUSANDTHS: Final = (".0", *(f".{i:03d}".rstrip("0") for i in range(1, 1000)))
 
 
 def issuer_label(issuer: Any) -> str | None:
@@ -85,7 +88,15 @@ def derive_outcome(ctx: RequestContext) -> str:
 
 
 def age_text(age: Any) -> str:
-    """A cache age rounded to ms as JSON text: the same value as round(age, 3), without a float repr."""
+    """A cache age rounded to ms as JSON text: the same value as round(age, 3), without a float repr.
+
+    Unless the age is within a hair of a half millisecond, the nearest whole ms is plain to see and is
+    written from an int and a table (~0.7k instructions; the "%.3f" format ~2.1k)."""
+    if type(age) is float and 0.0 <= age < _BIG_AGE:
+        scaled = age * 1000.0  # off by far less than the 0.001 margin below 1e9 s
+        ms = int(scaled + 0.5)
+        if -0.499 < scaled - ms < 0.499:
+            return f"{ms // 1000}{_THOUSANDTHS[ms % 1000]}"
     return "%.3f" % age if type(age) is float and -_BIG < age < _BIG else _dump(round(age, 3))  # noqa: UP031
 
 
@@ -95,6 +106,16 @@ def number_text(value: Any) -> str:
     if kind is int or (kind is float and -_BIG < value < _BIG):
         return repr(value)
     return _dump(value)
+
+
+def ms_text(value: Any) -> str:
+    """A time in ms as JSON text. The data plane's are whole µs / 1000: those are written from an int and
+    a table (a float repr was ~2.9k instructions a record); they parse back to the same float."""
+    if type(value) is float and 0.0 <= value < _BIG:
+        us = int(value * 1000.0 + 0.5)
+        if us / 1000.0 == value:
+            return f"{us // 1000}{_THOUSANDTHS[us % 1000]}"
+    return number_text(value)
 
 
 class IsoTime:
@@ -153,16 +174,20 @@ class RecordShaper:
         if known is None or known[0] is not claims or known[1] is not user or known[2] != slots:
             known = self._identity(ctx, slots)
         words = self._words
-        formats = self._timing_formats.get(tuple(timings)) or self._timing_format(tuple(timings))
+        # An admission-memo answer ran no stage: no tuple, lookup or format for its empty timings.
+        timing_text = (
+            (self._timing_formats.get(tuple(timings)) or self._timing_format(tuple(timings)))
+            % tuple(timings.values()) if timings else "{}"
+        )
         rest = (
             f"[{_text(trace_id) if type(trace_id) is str and trace_id else _dump(trace_id or None)},"
             f"{words.get(method) or self._word(method)},{self._paths.get(path) or self._path(path)},"
             f"{_NO_ERROR if error is None and shadow is None and failed is None else self._failure(ctx)},"
             f"{'true' if cache_hit else 'false'},{'true' if anonymous else 'false'},"
             f"{words.get(cache_state) or self._word(cache_state)},{'null' if age is None else age_text(age)},"
-            f"{formats % tuple(timings.values())},{(ended_ns - started) // 1000 if started else 'null'},"
+            f"{timing_text},{(ended_ns - started) // 1000 if started else 'null'},"
             f"{up_status or 'null'},{words.get(target) or self._word(target)},"
-            f"{'null' if up_ms is None else number_text(up_ms)},{known[5]},{'true' if memo else 'false'}]"
+            f"{'null' if up_ms is None else ms_text(up_ms)},{known[5]},{'true' if memo else 'false'}]"
         )
         return (
             ts, request_id or None, route.name if route is not None else None,
