@@ -195,6 +195,26 @@ class RecordShaper:
             status or (error.status if error is not None else 0), known[3], known[4], rest,
         )
 
+    def rows(self, batch: Sequence[Any], wall_us: int, perf_ns: int) -> tuple[list[Row], list[Any], list[Any]]:
+        """The stored rows of queued ``(ctx, ended perf_counter_ns)`` items, given one wall/perf clock pair
+        read together; the items they came from; and ``(item, error name)`` of any that could not be
+        shaped (one odd context must not lose the batch). Compiled: a loop in the writer was ~1.5k
+        instructions a record."""
+        rows: list[Row] = []
+        shaped: list[Any] = []
+        failed: list[Any] = []
+        for item in batch:
+            try:
+                ctx: RequestContext = item[0]
+                ended_ns: int = item[1]
+                # Whole microseconds, so ts needs no round() per record.
+                rows.append(self.row(ctx, (wall_us - (perf_ns - ended_ns) // 1000) / 1e6, ended_ns))
+            except Exception as exc:  # noqa: BLE001 - counted and logged by the writer
+                failed.append((item, type(exc).__name__))
+            else:
+                shaped.append(item)
+        return rows, shaped, failed
+
     def shape(self, ctx: RequestContext, ts: float, ended_ns: int) -> dict[str, Any]:
         """The record of ``ctx`` in its documented JSON form (tools and tests; the drain uses ``row``)."""
         return row_to_record(self.row(ctx, ts, ended_ns))

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from subwarden.clock import SYSTEM_CLOCK, Clock
 from subwarden.observe.queue import Finished, RecordQueue
-from subwarden.observe.record_shape import RecordShaper, Row
+from subwarden.observe.record_shape import RecordShaper
 from subwarden.observe.sinks import RecordBatch, Sink
 from subwarden.pipeline.context import RequestContext
 
@@ -163,20 +163,10 @@ class RecordWriter:
             if all(type(ctx.timings) is dict for ctx, _ in batch):
                 return RecordBatch((), batch)
             return RecordBatch((), [item for item in batch if self._has_timings(item[0])])
-        rows: list[Row] = []
-        shaped: list[_Item] = []
-        row = self.shaper.row
-        # Whole microseconds, so ts needs no round() per record.
-        wall_us, perf = int(self._clock.now() * 1e6), self._perf_ns()
-        for item in batch:
-            ctx, ended_ns = item
-            try:
-                rows.append(row(ctx, (wall_us - (perf - ended_ns) // 1000) / 1e6, ended_ns))
-            except Exception as exc:  # noqa: BLE001 - one odd context must not lose the batch
-                self._shape_errors += 1
-                log.error("could not shape a record (request %s): %s", ctx.request_id, type(exc).__name__)
-            else:
-                shaped.append(item)
+        rows, shaped, failed = self.shaper.rows(batch, int(self._clock.now() * 1e6), self._perf_ns())
+        for item, error in failed:
+            self._shape_errors += 1
+            log.error("could not shape a record (request %s): %s", getattr(item[0], "request_id", None), error)
         return RecordBatch(rows, shaped)
 
     def _has_timings(self, ctx: RequestContext) -> bool:
