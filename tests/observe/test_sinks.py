@@ -175,6 +175,19 @@ def test_a_large_insert_keeps_every_row_and_its_order_across_multi_row_statement
     assert stored == rows
 
 
+def test_failures_and_successes_of_one_large_batch_keep_every_value(clock: FrozenClock, tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    sink = SqliteSink(db, clock=clock, commit_rows=10_000)
+    code = STORED.index("code")
+    rows = [row(ts=clock.now() + i) for i in range(330)]
+    rows = [(*r[:code], "user_not_found", *r[code + 1 :]) if i % 3 == 0 else r for i, r in enumerate(rows)]
+    sink.write(RecordBatch(rows))  # 110 failures and 220 successes: full statements and single rows of each
+    sink.close()
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute(f"SELECT {', '.join(STORED)} FROM records ORDER BY ts").fetchall()
+    assert stored == rows
+
+
 async def test_the_drain_inserts_buffered_rows_once_they_are_due_without_new_records(
     shaper: RecordShaper, make_ctx: CtxFactory, clock: FrozenClock, tmp_path: Path
 ) -> None:

@@ -7,7 +7,8 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from functools import cached_property
-from itertools import chain
+from itertools import chain, compress, repeat
+from operator import is_not, itemgetter, not_
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -109,6 +110,15 @@ _INSERT_CHUNK = (
     f"INSERT INTO records ({', '.join(STORED)}) VALUES "
     + ", ".join(["(" + ", ".join("?" * len(STORED)) + ")"] * _CHUNK_ROWS)
 )
+
+#: The same for rows without a code (the bulk: every request let through): code is a NULL literal, so
+#: no None is bound (pysqlite adapts a None: ~1.4k instructions, the value ~0.7k more).
+_INSERT_CHUNK_NO_CODE = (
+    f"INSERT INTO records ({', '.join(STORED)}) VALUES "
+    + ", ".join(["(" + ", ".join("NULL" if c == "code" else "?" for c in STORED) + ")"] * _CHUNK_ROWS)
+)
+_BOUND_WITHOUT_CODE = [c != "code" for c in STORED] * _CHUNK_ROWS
+_CODE_OF = itemgetter(STORED.index("code"))
 
 
 def table_layout(conn: sqlite3.Connection, table: str = "records") -> int:
@@ -217,13 +227,13 @@ class SqliteSink:
             return
         self._pending = []
         conn = self._connection()
-        whole = len(pending) - len(pending) % _CHUNK_ROWS
         with conn:
             conn.execute("BEGIN")
-            for start in range(0, whole, _CHUNK_ROWS):
-                conn.execute(_INSERT_CHUNK, list(chain.from_iterable(pending[start : start + _CHUNK_ROWS])))
-            if whole < len(pending):
-                conn.executemany(_INSERT, pending[whole:])
+            failed = list(map(is_not, map(_CODE_OF, pending), repeat(None)))  # C-level: no Python loop per row
+            if any(failed):
+                _insert(conn, list(compress(pending, failed)), _INSERT_CHUNK, None)
+                pending = list(compress(pending, map(not_, failed)))
+            _insert(conn, pending, _INSERT_CHUNK_NO_CODE, _BOUND_WITHOUT_CODE)
         self.prune_if_due()
 
     def prune_if_due(self) -> int:
@@ -250,3 +260,14 @@ class SqliteSink:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _insert(conn: sqlite3.Connection, rows: list[Row], chunk_sql: str, bound: list[bool] | None) -> None:
+    """Insert ``rows`` _CHUNK_ROWS per statement (``bound`` picks the values ``chunk_sql`` binds), the
+    rest one statement each."""
+    whole = len(rows) - len(rows) % _CHUNK_ROWS
+    for start in range(0, whole, _CHUNK_ROWS):
+        values = chain.from_iterable(rows[start : start + _CHUNK_ROWS])
+        conn.execute(chunk_sql, list(compress(values, bound) if bound is not None else values))
+    if whole < len(rows):
+        conn.executemany(_INSERT, rows[whole:])
