@@ -19,6 +19,7 @@ from subwarden.errors import (
     StoreTimeout,
     StoreUnavailable,
 )
+from subwarden.identity.stores._deadlines import deadlines
 
 #: The four outcomes a driver failure can have (never "not found").
 STORE_ERRORS: tuple[type[GatewayError], ...] = (StoreUnavailable, StoreAuthFailed, StoreMisconfigured, StoreTimeout)
@@ -76,25 +77,18 @@ class FailureTable:
 async def guarded(table: FailureTable, timeout: float, work: Awaitable[T]) -> T:
     """Await ``work`` for at most ``timeout`` seconds; translate any failure through ``table``.
 
-    A timer cancels the waiting task when the budget is spent (cheaper than a task per
-    lookup). Backends must therefore give up promptly when cancelled: whatever slow
-    clean-up a driver needs (asyncpg waits for the server to acknowledge a cancelled
-    query) runs in the background, see ``in_background``.
+    A shared timer (``_deadlines``) cancels the waiting task when the budget is spent (cheaper than
+    a task or a timer per lookup). Backends must therefore give up promptly when cancelled: whatever
+    slow clean-up a driver needs (asyncpg waits for the server to acknowledge a cancelled query) runs
+    in the background, see ``in_background``.
     """
     task = asyncio.current_task()
     assert task is not None
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()
-
-    timer = asyncio.get_running_loop().call_later(timeout, expire)
+    budget = deadlines(timeout).start(task)
     try:
         return await work
     except asyncio.CancelledError:
-        if not expired:
+        if not budget.expired:
             raise
         task.uncancel()
         raise StoreTimeout(f"{table.backend}: no answer within {timeout:g}s", backend=table.backend,
@@ -106,7 +100,7 @@ async def guarded(table: FailureTable, timeout: float, work: Awaitable[T]) -> T:
     except Exception as exc:  # the contract: fetch raises only catalog store errors
         raise table.translate(exc) from exc
     finally:
-        timer.cancel()
+        budget.done = True
 
 
 _BACKGROUND: set[asyncio.Future[Any]] = set()
