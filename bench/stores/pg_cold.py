@@ -1,7 +1,7 @@
 """Cold-path store benchmark: ``PostgresStore.lookup`` for distinct users vs asyncpg's raw
 single-row ``fetchrow`` of the same query, in the same run, same pool size and concurrency.
 
-    .venv/bin/python bench/stores/pg_cold.py [--users 40000] [--concurrency 32] [--rounds 10]
+    .venv/bin/python bench/stores/pg_cold.py [--users 80000] [--concurrency 32] [--rounds 20]
 
 Creates a uniquely named table in the local ``test`` database and drops it afterwards.
 Prints lookups/s for both and the ratio (target: store ≥ 70 % of raw).
@@ -97,8 +97,8 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=40_000)
+    parser.add_argument("--users", type=int, default=80_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--pool", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=20)
     uvloop.run(main(parser.parse_args()))
