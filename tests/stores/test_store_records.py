@@ -17,8 +17,11 @@ CONFIGS = [
     StoreConfig(status_field=None),
     StoreConfig(status_values={"active": ["Active", "1"], "disabled": ["0", "off"], "locked": ["LOCKED"],
                                "deleted": ["gone", "active"]}),
+    # Configured texts with spaces never equal a stripped stored value: the direct lookup must not find them.
+    StoreConfig(status_values={"active": [" on "], "disabled": ["off "], "locked": ["locked"], "deleted": ["x"]}),
 ]
-RAW = [None, "active", " Active ", "ACTIVE", "1", 1, 0, "off", "locked", "Locked", "gone", "deleted", "weird", ""]
+RAW = [None, "active", " Active ", "ACTIVE", "1", 1, 0, "off", "locked", "Locked", "gone", "deleted", "weird", "",
+       " on ", "on", "off ", "off"]
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -47,7 +47,7 @@ class RowMapper:
     ``strict=False`` only the id is required (documents that omit optional keys).
     """
 
-    __slots__ = ("attributes", "backend", "config", "statuses", "strict")
+    __slots__ = ("_direct", "attributes", "backend", "config", "statuses", "strict")
 
     def __init__(self, config: StoreConfig, backend: str, *, strict: bool = True) -> None:
         self.config, self.backend, self.strict = config, backend, strict
@@ -58,11 +58,17 @@ class RowMapper:
                                  (UserStatus.locked, values.locked), (UserStatus.deleted, values.deleted)):
             for text in accepted:
                 self.statuses.setdefault(text.lower(), status)
+        #: Stored texts already in the compared form ("active"): found without strip() and lower().
+        self._direct = {text: status for text, status in self.statuses.items() if text == text.strip()}
 
     def status(self, raw: Any) -> UserStatus:
         """Same rule as ``base.classify_status`` (unknown or missing → disabled), by table lookup."""
         if raw is None:
             return UserStatus.active if self.config.status_field is None else UserStatus.disabled
+        if type(raw) is str:
+            direct = self._direct.get(raw)
+            if direct is not None:
+                return direct
         return self.statuses.get(str(raw).strip().lower(), UserStatus.disabled)
 
     def _field(self, row: Mapping[str, Any], name: str, required: bool) -> Any:
@@ -75,19 +81,34 @@ class RowMapper:
         return value
 
     def record(self, row: Mapping[str, Any], searched: str | None) -> UserRecord:
-        c, strict, field = self.config, self.strict, self._field
-        user_id = field(row, c.id_field, True)
+        # The serving path (every cold lookup): one ``get`` per field; ``_field`` only for a missing one.
+        c, strict, get = self.config, self.strict, row.get
+        user_id = get(c.id_field, _MISSING)
+        if user_id is _MISSING:
+            user_id = self._field(row, c.id_field, True)
         if user_id is None:
             raise StoreMisconfigured(f"{self.backend}: a row has no value in {c.id_field!r}", backend=self.backend)
-        status = self.status(field(row, c.status_field, strict)) if c.status_field else UserStatus.active
-        roles = _roles(field(row, c.roles_field, strict)) if c.roles_field else ()
-        since = row.get(c.status_since_field) if c.status_since_field else None
-        matched = row.get(searched) if searched else None
+        status = UserStatus.active
+        if c.status_field:
+            raw = get(c.status_field, _MISSING)
+            status = self.status(self._field(row, c.status_field, strict) if raw is _MISSING else raw)
+        roles: tuple[str, ...] = ()
+        if c.roles_field:
+            raw = get(c.roles_field, _MISSING)
+            roles = _roles(self._field(row, c.roles_field, strict) if raw is _MISSING else raw)
+        attributes: dict[str, Any] = {}
+        for name, f in self.attributes:
+            value = get(f, _MISSING)
+            if value is _MISSING:
+                value = self._field(row, f, strict)
+            attributes[name] = value if type(value) is str or value is None else plain(value)
+        since = get(c.status_since_field) if c.status_since_field else None
+        matched = get(searched) if searched else None
         return UserRecord(
             user_id if type(user_id) is str else str(plain(user_id)),
             status,
             roles,
-            {name: plain(field(row, f, strict)) for name, f in self.attributes},
+            attributes,
             matched if matched is None or type(matched) is str else str(plain(matched)),
             None if since is None else str(plain(since)),
         )
