@@ -68,7 +68,7 @@ _BIG_AGE: Final = 1e9
 _dump: Final = json.JSONEncoder(separators=(",", ":"), default=str).encode
 _text: Final = json.encoder.encode_basestring_ascii  # a str as JSON text, in C
 #: ".000" to ".999"; ".0" for whole numbers, as repr writes them.
-_THOUSANDTHS: Final = (".0", *(f".{i:03d}".rstrip("0") for i in range(1, 1000)))
+_THOUSANDTHS: Final = (".0", *[f".{i:03d}".rstrip("0") for i in range(1, 1000)])
 
 
 def issuer_label(issuer: Any) -> str | None:
