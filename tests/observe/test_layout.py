@@ -56,6 +56,14 @@ def test_an_upstream_time_reads_back_as_the_same_float_whatever_its_digits(
     assert repr(json.loads(text)["upstream"]["ms"]) == repr(ms)
 
 
+@pytest.mark.parametrize("trace_id", ["4bf92f3577b34da6a3ce929d0e0e4736", "Ünïcödé1", 'a"b', "a\\b", "tab\there", ""])
+def test_a_trace_id_reads_back_exactly_whatever_it_holds(
+    shaper: RecordShaper, make_ctx: CtxFactory, trace_id: str
+) -> None:
+    text = json.dumps(shaper.shape(make_ctx(trace_id=trace_id), 1.0, 2))
+    assert json.loads(text)["trace_id"] == (trace_id or None)
+
+
 def test_an_admission_memo_answer_records_empty_timings(shaper: RecordShaper, make_ctx: CtxFactory) -> None:
     record = shaper.shape(make_ctx(timings={}, admission_memo=True), 1.0, 2)
     assert (record["timings_us"], record["admission_memo"]) == ({}, True)

@@ -108,6 +108,14 @@ def number_text(value: Any) -> str:
     return _dump(value)
 
 
+def _trace_text(trace_id: Any) -> str:
+    """The trace id as JSON text. Letters and digits only (always, from the data plane: 32 hex digits)
+    need no escaping: quoted as they are (``encode_basestring_ascii`` was ~1.4k instructions a record)."""
+    if type(trace_id) is str and trace_id.isalnum():
+        return f'"{trace_id}"'
+    return _text(trace_id) if type(trace_id) is str and trace_id else _dump(trace_id or None)
+
+
 def ms_text(value: Any) -> str:
     """A time in ms as JSON text. The data plane's are whole µs / 1000: those are written from an int and
     a table (a float repr was ~2.9k instructions a record); they parse back to the same float."""
@@ -180,7 +188,7 @@ class RecordShaper:
             % tuple(timings.values()) if timings else "{}"
         )
         rest = (
-            f"[{_text(trace_id) if type(trace_id) is str and trace_id else _dump(trace_id or None)},"
+            f"[{_trace_text(trace_id)},"
             f"{words.get(method) or self._word(method)},{self._paths.get(path) or self._path(path)},"
             f"{_NO_ERROR if error is None and shadow is None and failed is None else self._failure(ctx)},"
             f"{'true' if cache_hit else 'false'},{'true' if anonymous else 'false'},"
