@@ -187,7 +187,7 @@ def _extras(result: dict[str, Any]) -> list[str]:
     cold = result.get("cold_path")
     if cold and "ratio" in cold:
         lines += [f"Cold user path on PostgreSQL (bench/stores/{cold['script']}, every lookup a distinct user): "
-                  f"PostgresStore.lookup {_fmt(cold['store_rps'], 0)}/s vs asyncpg raw fetchrow "
+                  f"the store {_fmt(cold['store_rps'], 0)}/s vs asyncpg raw fetchrow "
                   f"{_fmt(cold['raw_rps'], 0)}/s (medians); median of the per-round ratios {_fmt(cold['ratio'], 3)}.",
                   ""]
     elif cold:

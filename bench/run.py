@@ -112,7 +112,7 @@ def profile_hook(group: ProcessGroup, work: Path, sink: dict[str, Any]) -> Any:
 
 _COLD_LINES = {
     "raw_rps": re.compile(r"^asyncpg fetchrow\s*:\s*([\d.]+) lookups/s", re.M),
-    "store_rps": re.compile(r"^PostgresStore.lookup\s*:\s*([\d.]+) lookups/s", re.M),
+    "store_rps": re.compile(r"^PostgresStore.(?:fetch|lookup)\s*:\s*([\d.]+) lookups/s", re.M),
     "paired_pct": re.compile(r"^ratio \(median\)\s*:\s*([\d.]+)%", re.M),
 }
 

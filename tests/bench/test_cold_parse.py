@@ -7,7 +7,7 @@ import run  # bench/ is on pytest's pythonpath (pyproject.toml)
 OUTPUT = """\
 users=80000 concurrency=32 pool=10 rounds=20x2000
 asyncpg fetchrow      :     18526 lookups/s (median)
-PostgresStore.lookup  :     12802 lookups/s (median)
+PostgresStore.fetch   :     12802 lookups/s (median)
 ratio per round       : 63% 57% 68% 80% 67% 61% 77% 77% 64% 70%
 ratio (median)        :     67.4%  (target >= 70%)
 """

@@ -61,33 +61,21 @@ class SqlStore(UserStore):
         """``LOWER(col) = LOWER(value)``, post-filtered by Unicode casefold (index ``lower(col)``)."""
         return self._query(attribute, value, True)
 
-    def _template(self, attribute: str, casefold: bool) -> StoreQuery:
+    def _query(self, attribute: str, value: str, casefold: bool) -> StoreQuery:
         # Only the bound value changes between lookups: the SQL text is built once per attribute.
         template = self._queries.get((attribute, casefold))
         if template is None:
             field = searched_field(self.config, attribute, self.dialect.backend)
             template = _sql.lookup_query(self.config, self.dialect, attribute, field, "", casefold)
             self._queries[(attribute, casefold)] = template
-        return template
-
-    def _query(self, attribute: str, value: str, casefold: bool) -> StoreQuery:
-        t = self._template(attribute, casefold)
+        t = template
         return StoreQuery(t.backend, t.attribute, t.field, t.text, (value, *t.params[1:]), casefold=t.casefold)
 
-    async def lookup(self, attribute: str, value: str) -> list[UserRecord]:
-        # The serving path runs the cached template directly: no StoreQuery built per lookup.
-        t = self._queries.get((attribute, False)) or self._template(attribute, False)
-        return await self._fetch(t.text, (value, *t.params[1:]), t.field, value, False)
-
     async def fetch(self, query: StoreQuery) -> list[UserRecord]:
-        return await self._fetch(query.text, query.params, query.field, str(query.params[0]), query.casefold)
-
-    async def _fetch(
-        self, text: str, params: Sequence[Any], field: str, value: str, folded: bool
-    ) -> list[UserRecord]:
+        value, field, folded = str(query.params[0]), query.field, query.casefold
         if not self._bindable(value):
             return []
-        rows = await guarded(self.failures, self.config.timeout, self._execute_retrying(text, params))
+        rows = await guarded(self.failures, self.config.timeout, self._execute_retrying(query.text, query.params))
         record = self._rows_to_users.record
         return [record(row, field) for row in rows if is_exact(row, field, value, folded)]
 
