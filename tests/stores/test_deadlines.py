@@ -9,7 +9,7 @@ import pytest
 
 from subwarden.errors import StoreTimeout
 from subwarden.identity.stores import postgres
-from subwarden.identity.stores._deadlines import deadlines
+from subwarden.identity.stores._deadlines import BudgetSpent, deadlines, within
 from subwarden.identity.stores._failures import guarded
 
 
@@ -54,3 +54,24 @@ async def test_two_timeouts_in_one_loop_keep_their_own_deadlines() -> None:
         )
     # The 10 s budget's call ended normally (its task was not cancelled by the 0.05 s timer).
     assert await guarded(postgres.FAILURES, 10.0, asyncio.sleep(0.1, result="ok")) == "ok"
+
+
+async def test_nested_budgets_that_expire_together_cancel_the_task_once() -> None:
+    # The resolve stage's budget around the store's own, with the same timeout: both end in one pass.
+    with pytest.raises(TimeoutError) as caught:
+        await within(0.05, guarded(postgres.FAILURES, 0.05, asyncio.sleep(5.0)))
+    assert isinstance(caught.value, BudgetSpent)  # the outer budget, the first to expire, answers
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0.01)  # no second CancelledError left pending
+
+
+async def test_a_task_cancelled_by_its_caller_is_not_reported_as_a_spent_budget() -> None:
+    async def slow() -> None:
+        await within(0.05, asyncio.sleep(5.0))
+
+    task = asyncio.ensure_future(slow())
+    await asyncio.sleep(0.049)
+    task.cancel()  # the caller's cancel, at about the deadline
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -7,7 +7,6 @@ are never cached as "not found".
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from functools import partial
 from typing import Any, Final
@@ -25,6 +24,7 @@ from subwarden.errors import (
 from subwarden.identity.breaker import CircuitBreaker
 from subwarden.identity.cache import UserCache
 from subwarden.identity.mapping import Candidate
+from subwarden.identity.stores._deadlines import within
 from subwarden.identity.stores.base import StoreQuery, UserRecord, UserStatus, UserStore
 from subwarden.pipeline.context import RequestContext
 
@@ -103,8 +103,7 @@ class ResolveUserStage:
 
     async def _fetch_within_timeout(self, query: StoreQuery) -> list[UserRecord]:
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self.store.fetch(query)
+            return await within(self.timeout, self.store.fetch(query))
         except TimeoutError:
             raise StoreTimeout("store lookup timed out", timeout=self.timeout, store=self.store.identity) from None
 

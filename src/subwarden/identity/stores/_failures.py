@@ -19,7 +19,7 @@ from subwarden.errors import (
     StoreTimeout,
     StoreUnavailable,
 )
-from subwarden.identity.stores._deadlines import deadlines
+from subwarden.identity.stores._deadlines import BudgetSpent, within
 
 #: The four outcomes a driver failure can have (never "not found").
 STORE_ERRORS: tuple[type[GatewayError], ...] = (StoreUnavailable, StoreAuthFailed, StoreMisconfigured, StoreTimeout)
@@ -77,20 +77,14 @@ class FailureTable:
 async def guarded(table: FailureTable, timeout: float, work: Awaitable[T]) -> T:
     """Await ``work`` for at most ``timeout`` seconds; translate any failure through ``table``.
 
-    A shared timer (``_deadlines``) cancels the waiting task when the budget is spent (cheaper than
-    a task or a timer per lookup). Backends must therefore give up promptly when cancelled: whatever
-    slow clean-up a driver needs (asyncpg waits for the server to acknowledge a cancelled query) runs
-    in the background, see ``in_background``.
+    The budget is ``_deadlines.within`` (a shared timer cancels the waiting task when it is spent, cheaper
+    than a task or a timer per lookup). Backends must therefore give up promptly when cancelled:
+    whatever slow clean-up a driver needs (asyncpg waits for the server to acknowledge a cancelled
+    query) runs in the background, see ``in_background``.
     """
-    task = asyncio.current_task()
-    assert task is not None
-    budget = deadlines(timeout).start(task)
     try:
-        return await work
-    except asyncio.CancelledError:
-        if not budget.expired:
-            raise
-        task.uncancel()
+        return await within(timeout, work)
+    except BudgetSpent:
         raise StoreTimeout(f"{table.backend}: no answer within {timeout:g}s", backend=table.backend,
                            timeout=timeout) from None
     except GatewayError:
@@ -99,8 +93,6 @@ async def guarded(table: FailureTable, timeout: float, work: Awaitable[T]) -> T:
         raise StoreTimeout(f"{table.backend}: driver timeout: {exc}", backend=table.backend) from exc
     except Exception as exc:  # the contract: fetch raises only catalog store errors
         raise table.translate(exc) from exc
-    finally:
-        budget.done = True
 
 
 _BACKGROUND: set[asyncio.Future[Any]] = set()
