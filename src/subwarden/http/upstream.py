@@ -33,7 +33,7 @@ class UpstreamConnection(BatchedWrites):
         self.got_bytes = False
         self._parser = httptools.HttpResponseParser(self)
         self._head = ResponseHead()
-        #: Bytes received since this response began, while its head is incomplete (``MAX_RESPONSE_HEAD``).
+        #: Bytes of the reads that left this response's head incomplete (``MAX_RESPONSE_HEAD``).
         self._head_bytes = 0
         self._expect_body = True
         self._head_done = False
@@ -93,14 +93,13 @@ class UpstreamConnection(BatchedWrites):
             return
         self.got_bytes = True
         sink.on_upstream_progress()
-        if self._head_done:
-            self._feed(sink, data)
-            return
-        self._head_bytes += len(data)
+        head_open = not self._head_done
         self._feed(sink, data)
         # A head still open after this many bytes (llhttp buffers a field until it ends) is refused.
-        if not self._head_done and self.sink is sink and self._head_bytes > MAX_RESPONSE_HEAD:
-            self._fail(sink, _head_too_large())
+        if head_open and not self._head_done and self.sink is sink:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_RESPONSE_HEAD:
+                self._fail(sink, _head_too_large())
 
     def _feed(self, sink: ResponseSink, data: bytes) -> None:
         try:
