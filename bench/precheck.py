@@ -110,19 +110,43 @@ def metrics_check(admin_port: int) -> dict[str, Any]:
     """After load: the control plane's /metrics answers and counts the requests it served."""
     name = "metrics endpoint counts the requests"
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
-        try:
-            conn.request("GET", "/metrics")
-            resp = conn.getresponse()
-            text = resp.read().decode(errors="replace")
-        finally:
-            conn.close()
+        status, text = _metrics(admin_port)
     except OSError as exc:
         return {"check": name, "status": 0, "ok": False, "problem": f"no answer: {type(exc).__name__}"}
     counted = any(_positive(line.rpartition(" ")[2]) for line in text.splitlines()
                   if line.startswith("subwarden_requests_total"))
-    ok = resp.status == 200 and counted
-    return {"check": name, "status": resp.status, "ok": ok, "problem": None if ok else "no request counted"}
+    ok = status == 200 and counted
+    return {"check": name, "status": status, "ok": ok, "problem": None if ok else "no request counted"}
+
+
+#: The record writer's count of records it could not queue (queue full), as exposed on /metrics.
+DROPPED_METRIC = "subwarden_records_dropped_total"
+
+
+def records_dropped(admin_port: int) -> float | None:
+    """Call records subwarden dropped so far (queue full); None when /metrics does not answer with it."""
+    try:
+        return dropped_in(_metrics(admin_port)[1])
+    except OSError:
+        return None
+
+
+def dropped_in(metrics_text: str) -> float | None:
+    for line in metrics_text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == DROPPED_METRIC:
+            return float(value)
+    return None
+
+
+def _metrics(admin_port: int) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
 
 
 def _positive(value: str) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from load import Load, run_wrk
-from precheck import Check, metrics_check, run_checks
+from precheck import Check, metrics_check, records_dropped, run_checks
 from procs import ProcessGroup
 from targets import Fixtures, Layout, Running, TargetSpec, start_target, start_upstream
 
@@ -97,16 +97,18 @@ def _measure_running(
     if not _warm_up(running, layout, settings):
         outcome.problems.append(f"{label}: warm-up did not send every cached token within {MAX_WARMUP}s")
     profiler = hook(running, settings.duration) if hook else None
+    drops = _DropWatch(running)
     cached = run_wrk(running.port, _load(settings, layout, settings.cached_tokens, settings.duration), running.proc.pid)
     if profiler is not None:
         profiler()
-    outcome.runs.append(_row(layout, spec, "cached", repeat, running, cached))
+    outcome.runs.append(_row(layout, spec, "cached", repeat, running, cached, drops.since_last()))
     if running.admin_port is not None and repeat == 0:
         _check_metrics(running.admin_port, label, outcome)
     if with_new and settings.new_tokens is not None:
         seconds = _new_duration(settings, cached["rps"])
+        drops.since_last()
         new = run_wrk(running.port, _load(settings, layout, settings.new_tokens, seconds), running.proc.pid)
-        outcome.runs.append(_row(layout, spec, "new", repeat, running, new))
+        outcome.runs.append(_row(layout, spec, "new", repeat, running, new, drops.since_last()))
     return running.proc.popen.poll() is None or _died(outcome, label)
 
 
@@ -155,11 +157,32 @@ def _load_cpu(layout: Layout, busy: dict[str, float]) -> float | None:
     return round(sum(values) / len(values), 1)
 
 
+class _DropWatch:
+    """Call records subwarden dropped (queue full) during each run: a run that kept up only by dropping
+    records did less work than a user's gateway would, so it is not a data point."""
+
+    def __init__(self, running: Running) -> None:
+        self._port = running.admin_port if running.spec.records and running.spec.kind == "subwarden" else None
+        self._last = self._read()
+
+    def _read(self) -> float | None:
+        return records_dropped(self._port) if self._port is not None else None
+
+    def since_last(self) -> float | None:
+        now = self._read()
+        dropped = None if now is None or self._last is None else now - self._last
+        self._last = now
+        return dropped
+
+
 def _row(
     layout: Layout, spec: TargetSpec, mode: str, repeat: int, running: Running, r: dict[str, Any],
+    records_dropped: float | None = None,
 ) -> dict[str, Any]:
     invalid = None
-    if r["requests"] == 0:
+    if records_dropped:
+        invalid = f"{records_dropped:.0f} call records dropped (record queue full)"
+    elif r["requests"] == 0:
         invalid = "no requests completed"
     elif r["error_count"] > 0.01 * r["requests"]:
         invalid = "more than 1% errors"
@@ -171,7 +194,7 @@ def _row(
         "errors": r["error_count"], "error_detail": r["errors"], "requests": r["requests"],
         "duration_s": round(r["duration_us"] / 1e6, 2), "target_cpu_pct": r["target_cpu_pct"],
         "cpu_busy_pct": r["cpu_busy_pct"], "load_cpu_pct": _load_cpu(layout, r["cpu_busy_pct"]),
-        "wraps": r["wraps"], "tokens": r["tokens"],
+        "wraps": r["wraps"], "tokens": r["tokens"], "records_dropped": records_dropped,
         "valid": invalid is None, "invalid": invalid,
     }
     print(f"  {layout.name:8} {mode:6} {spec.name:13} #{repeat} {r['rps']:>10,.0f} req/s  "

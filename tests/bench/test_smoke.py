@@ -61,6 +61,8 @@ def test_smoke_run_measures_subwarden_after_every_precheck_passes(smoke_run: Smo
     [run] = result["runs"]
     assert run["target"] == "subwarden" and run["valid"]
     assert run["requests"] > 0 and run["errors"] == 0
+    if result["settings"]["subwarden_launcher"] == "cli":  # read from its /metrics: a count, not absent
+        assert run["records_dropped"] == 0
     assert (smoke_run.work / "smoke.md").read_text().startswith("# subwarden benchmark")
 
 
