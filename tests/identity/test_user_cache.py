@@ -119,6 +119,73 @@ async def test_a_cancelled_first_caller_does_not_strand_the_waiters(clock: Froze
     assert c.get(KEY) is not None
 
 
+async def test_when_the_first_caller_is_cancelled_one_waiter_queries_again_and_the_others_join_it(
+    clock: FrozenClock,
+) -> None:
+    c = cache(clock)
+    gate = asyncio.Event()
+    calls = 0
+
+    async def slow() -> list[UserRecord]:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return [ALICE]
+
+    first = asyncio.ensure_future(c.load(KEY, slow))
+    await asyncio.sleep(0)
+    waiting = [asyncio.ensure_future(c.load(KEY, slow)) for _ in range(3)]
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*waiting)
+    assert first.cancelled()
+    assert calls == 2
+    assert sorted(r.state for r in results) == ["coalesced", "coalesced", "miss"]
+    assert all(r.records == [ALICE] for r in results)
+    assert c.stats()["user_cache_inflight"] == 0
+
+
+async def test_a_cancelled_waiter_leaves_the_query_and_the_other_waiters_alone(clock: FrozenClock) -> None:
+    c = cache(clock)
+    gate = asyncio.Event()
+
+    async def slow() -> list[UserRecord]:
+        await gate.wait()
+        return [ALICE]
+
+    first = asyncio.ensure_future(c.load(KEY, slow))
+    await asyncio.sleep(0)
+    quitter, stayer = (asyncio.ensure_future(c.load(KEY, slow)) for _ in range(2))
+    await asyncio.sleep(0)
+    quitter.cancel()
+    gate.set()
+    assert (await first).state == "miss"
+    assert (await stayer).records == [ALICE]
+    assert quitter.cancelled()
+    assert c.get(KEY) is not None and c.stats()["user_cache_inflight"] == 0
+
+
+async def test_a_cancelled_first_caller_alone_leaves_nothing_in_flight(clock: FrozenClock) -> None:
+    c = cache(clock)
+    gate = asyncio.Event()
+
+    async def slow() -> list[UserRecord]:
+        await gate.wait()
+        return [ALICE]
+
+    first = asyncio.ensure_future(c.load(KEY, slow))
+    await asyncio.sleep(0)
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert c.stats()["user_cache_inflight"] == 0
+    gate.set()
+    assert (await c.load(KEY, slow)).state == "miss"
+
+
 async def test_an_ambiguous_answer_is_not_cached(clock: FrozenClock) -> None:
     c = cache(clock)
     await c.load(KEY, Answers([ALICE, UserRecord("alice2")]))
