@@ -6,12 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from identity_support import admit, make_config, make_ctx, make_users_db
+from identity_support import WrappedStore, admit, make_config, make_ctx, make_users_db
 
 from subwarden.clock import FrozenClock
 from subwarden.errors import StoreCircuitOpen, StoreTimeout, StoreUnavailable
 from subwarden.identity.breaker import CircuitBreaker
 from subwarden.identity.build import build_identity
+from subwarden.identity.stores.base import create_store
 from subwarden.pipeline.stage import Pipeline
 
 
@@ -109,6 +110,34 @@ async def test_a_cancelled_probe_lets_the_next_call_probe(clock: FrozenClock) ->
     await asyncio.gather(probe, return_exceptions=True)
     op.gate.set()
     assert await breaker.call(op) == "ok"
+
+
+async def test_the_resolve_stage_takes_the_breakers_steps_failures_open_it_and_a_cancelled_probe_frees_it(
+    users_db: Path, clock: FrozenClock
+) -> None:
+    config = make_config(users_db, store={"breaker_failures": 2, "breaker_reset": 5})
+    store = WrappedStore(create_store(config.identity.store))
+    runtime = build_identity(config, clock, store=store)
+    resolve, query = runtime.resolve, store.build_query("user_id", "alice")
+    try:
+        store.fail = StoreUnavailable("down")
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable):
+                await resolve.fetch(query)
+        with pytest.raises(StoreCircuitOpen):
+            await resolve.fetch(query)
+        assert store.fetches == 2 and runtime.breaker.state == "open"
+        clock.advance(5)
+        store.fail, store.gate = None, asyncio.Event()
+        probe = asyncio.ensure_future(resolve.fetch(query))
+        await asyncio.sleep(0)
+        probe.cancel()
+        await asyncio.gather(probe, return_exceptions=True)
+        store.gate.set()
+        assert [u.user_id for u in await resolve.fetch(query)] == ["alice"]
+        assert runtime.breaker.state == "closed" and runtime.breaker.failures == 0
+    finally:
+        await runtime.close()
 
 
 async def test_user_not_found_does_not_count_and_a_missing_store_file_opens_then_recovers(

@@ -192,6 +192,28 @@ async def test_returns_store_timeout_if_a_lookup_exceeds_the_store_timeout(gate:
     assert await g.code({"sub": "alice"}) is None
 
 
+class SelfBoundedStore(WrappedStore):
+    bounds_own_time = True  # as the network stores declare (their own budget: tests/stores/test_contract.py)
+
+
+async def test_a_store_that_keeps_to_its_own_timeout_gets_no_second_budget_from_the_stage(
+    users_db: Path, clock: FrozenClock
+) -> None:
+    config = make_config(users_db, store={"timeout": 0.05})
+    store = SelfBoundedStore(create_store(config.identity.store))
+    runtime = build_identity(config, clock, store=store)
+    try:
+        store.delay = 0.15
+        ctx = await admit(Pipeline(runtime.stages), make_ctx(config, {"sub": "alice"}))
+    finally:
+        await runtime.close()
+    assert ctx.error is None and ctx.user is not None and ctx.user.user_id == "alice"
+
+
+def test_the_sqlite_store_keeps_no_budget_of_its_own_so_the_stage_bounds_it(users_db: Path) -> None:
+    assert not create_store(make_config(users_db).identity.store).bounds_own_time
+
+
 async def test_concurrent_requests_for_one_subject_make_one_store_query(gate: Any) -> None:
     g = gate(wrap=True)
     g.store.gate = asyncio.Event()

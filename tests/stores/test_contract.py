@@ -197,6 +197,8 @@ async def test_wrong_credentials_are_store_auth_failed(network_backend: Harness)
 async def test_a_store_slower_than_the_timeout_is_store_timeout(network_backend: Harness) -> None:
     async with DelayProxy(network_backend.port, delay=0.5) as proxy:
         store = network_backend.store(url=network_backend.url_at(proxy.port), timeout=0.2)
+        # What this test shows is what the flag promises: the resolve stage adds no budget of its own.
+        assert store.bounds_own_time
         try:
             with pytest.raises(StoreTimeout):
                 await store.lookup("user_id", "alice")

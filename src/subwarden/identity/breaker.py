@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from subwarden.clock import Clock
-from subwarden.errors import STORE_ERRORS, StoreCircuitOpen
+from subwarden.errors import StoreCircuitOpen
 
 T = TypeVar("T")
 
@@ -37,22 +37,21 @@ class CircuitBreaker:
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Run ``operation`` unless the circuit is open; record its outcome."""
-        self._admit()
+        self.admit()
         try:
             result = await operation()
-        except STORE_ERRORS:
-            self._failed()
-            raise
         except asyncio.CancelledError:
-            self._probing = False
+            self.abandoned()
             raise
-        except Exception:
-            self._failed()
+        except Exception:  # store errors and anything else a backend let through
+            self.failed()
             raise
-        self._succeeded()
+        self.succeeded()
         return result
 
-    def _admit(self) -> None:
+    # The steps of ``call``, for a caller that awaits its operation itself (one coroutine less per query).
+    def admit(self) -> None:
+        """Raise ``StoreCircuitOpen`` unless a query may go out now (closed, or the half-open probe)."""
         if self.state == CLOSED:
             return
         waited = self._clock.monotonic() - self._opened_at
@@ -69,7 +68,8 @@ class CircuitBreaker:
             probe_in=round(max(self.reset - waited, 0.0), 3),
         )
 
-    def _failed(self) -> None:
+    def failed(self) -> None:
+        """An admitted query failed."""
         self._probing = False
         self.failures += 1
         if self.state == HALF_OPEN or (self.state == CLOSED and self.failures >= self.threshold):
@@ -77,10 +77,15 @@ class CircuitBreaker:
             self.opens += 1
             self._opened_at = self._clock.monotonic()
 
-    def _succeeded(self) -> None:
+    def succeeded(self) -> None:
+        """An admitted query answered (found or not found)."""
         self._probing = False
         self.failures = 0
         self.state = CLOSED
+
+    def abandoned(self) -> None:
+        """An admitted query was cancelled by its caller: no outcome, and the next call may probe."""
+        self._probing = False
 
     def stats(self) -> dict[str, float]:
         return {

@@ -7,6 +7,7 @@ are never cached as "not found".
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from functools import partial
 from typing import Any, Final
@@ -49,6 +50,8 @@ class ResolveUserStage:
         self.cache = cache
         self.breaker = breaker
         self.timeout = timeout
+        #: The store keeps to the timeout itself: no second budget around its fetch.
+        self._bounded = store.bounds_own_time
 
     def run(self, ctx: RequestContext) -> Awaitable[None] | None:
         if ctx.anonymous:
@@ -75,7 +78,7 @@ class ResolveUserStage:
                 tried.append((cand, "negative-hit", hit[1], 0))
                 continue
             try:
-                loaded = await self.cache.load(cand.cache_key, partial(self._load, cand))
+                loaded = await self.cache.load(cand.cache_key, partial(self.fetch, self.query_for(cand)))
             except GatewayError:
                 ctx.cache_state, ctx.cache_age = "miss", None
                 tried.append((cand, "error", None, 0))
@@ -94,18 +97,31 @@ class ResolveUserStage:
             return self.store.build_casefold_query(cand.attribute, cand.key)
         return self.store.build_query(cand.attribute, cand.key)
 
-    async def _load(self, cand: Candidate) -> list[UserRecord]:
-        return await self.fetch(self.query_for(cand))
-
     async def fetch(self, query: StoreQuery) -> list[UserRecord]:
-        """One store query through the breaker, within the per-lookup timeout."""
-        return await self.breaker.call(lambda: self._fetch_within_timeout(query))
+        """One store query through the breaker, within the per-lookup timeout.
 
-    async def _fetch_within_timeout(self, query: StoreQuery) -> list[UserRecord]:
+        The breaker's steps are taken here rather than through ``breaker.call``, and a store that keeps
+        to the timeout itself gets no second budget: each layer is a coroutine every resume of a cold
+        lookup passes through (the resolve stage cost 30-45 us of CPU more than its store calls).
+        """
+        breaker = self.breaker
+        breaker.admit()
         try:
-            return await within(self.timeout, self.store.fetch(query))
+            if self._bounded:
+                records = await self.store.fetch(query)
+            else:
+                records = await within(self.timeout, self.store.fetch(query))
         except TimeoutError:
+            breaker.failed()
             raise StoreTimeout("store lookup timed out", timeout=self.timeout, store=self.store.identity) from None
+        except asyncio.CancelledError:
+            breaker.abandoned()
+            raise
+        except Exception:
+            breaker.failed()
+            raise
+        breaker.succeeded()
+        return records
 
     # ------------------------------------------------------------ outcomes
     def _accept(self, ctx: RequestContext, cand: Candidate, user: UserRecord, state: str,

@@ -35,6 +35,7 @@ class SqlStore(UserStore):
 
     dialect: ClassVar[_sql.SqlDialect]
     failures: ClassVar[FailureTable]
+    bounds_own_time = True  # every query runs under guarded(..., config.timeout, ...)
 
     def __init__(self, config: StoreConfig, *, env: Mapping[str, str] | None = None) -> None:
         super().__init__(config)

@@ -104,6 +104,9 @@ class UserStore(abc.ABC):
     schemes: tuple[str, ...] = ()
     #: Whether ``build_casefold_query`` is implemented (checked at start-up when a mapping casefolds).
     supports_casefold: ClassVar[bool] = False
+    #: Whether ``fetch`` keeps to ``config.timeout`` itself (``_failures.guarded``); the resolve stage
+    #: then sets no time budget of its own around it (a second one cost a coroutine and a deadline a query).
+    bounds_own_time: ClassVar[bool] = False
 
     def __init__(self, config: StoreConfig) -> None:
         self.config = config

@@ -83,6 +83,7 @@ def _path(doc: Mapping[str, Any], field: str) -> Any:
 
 class HttpUserStore(UserStore):
     schemes = ("http", "https")
+    bounds_own_time = True  # every query runs under guarded(..., config.timeout, ...)
 
     def __init__(self, config: StoreConfig, *, env: Mapping[str, str] | None = None) -> None:
         super().__init__(config)

@@ -70,6 +70,7 @@ class LdapStore(UserStore):
     schemes = ("ldap", "ldaps")
     #: Directory matching is already case-insensitive; the post-filter then compares casefolded.
     supports_casefold = True
+    bounds_own_time = True  # every query runs under guarded(..., config.timeout, ...)
 
     def __init__(self, config: StoreConfig, *, env: Mapping[str, str] | None = None) -> None:
         super().__init__(config)
