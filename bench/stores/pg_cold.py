@@ -24,6 +24,7 @@ import uvloop
 
 from subwarden.clock import SYSTEM_CLOCK
 from subwarden.config.models import CacheConfig, StoreConfig
+from subwarden.http.serve import settle_gc
 from subwarden.identity.breaker import CircuitBreaker
 from subwarden.identity.cache import UserCache
 from subwarden.identity.mapping import Candidate
@@ -101,6 +102,9 @@ async def main(args: argparse.Namespace) -> None:
         resolve = resolve_stage(store, config)
         ids = [f"user-{i:07d}" for i in range(args.users)]
         chunk = args.users // (3 * args.rounds)
+        # The collector as a gateway worker runs it (start-up objects frozen, young ones collected less
+        # often): the resolve stage keeps every user it loads, the other two sides keep nothing.
+        settle_gc()
         sides: dict[str, Callable[[str], Awaitable[object]]] = {
             "raw": lambda v: pool.fetchrow(text, v),
             "store": lambda v: store.fetch(store.build_query("user_id", v)),

@@ -75,7 +75,7 @@ async def _worker(
         sock = bind_socket(listen.host, listen.port if port is None else port, reuse_port=reuse_port)
         bound = await plane.start(sock)
         log.info("data plane listening on http://%s:%d (pid %d)", listen.host, bound, os.getpid())
-        _settle_gc()
+        settle_gc()
         _bound_gil_holds()
         await stop.wait()
         log.info("draining (pid %d, %d connections)", os.getpid(), plane.connections)
@@ -85,7 +85,7 @@ async def _worker(
     return 0
 
 
-def _settle_gc() -> None:
+def settle_gc() -> None:
     """Freeze start-up objects out of the collector and collect young objects less often.
 
     Requests free almost everything by reference counting; with the default thresholds the
