@@ -151,3 +151,51 @@ async def test_guarded_never_reports_not_found() -> None:
     with pytest.raises(GatewayError) as caught:
         await guarded(http.FAILURES, 1.0, odd())
     assert not isinstance(caught.value, UserNotFound)
+
+
+class Attempts:
+    """Fails with each of ``failures`` in turn, then answers."""
+
+    def __init__(self, *failures: BaseException) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    async def __call__(self) -> list[str]:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return ["alice"]
+
+
+async def test_guarded_gives_an_unavailable_store_one_fresh_try() -> None:
+    attempt = Attempts(ConnectionRefusedError(111, "refused"))
+    assert await guarded(postgres.FAILURES, 1.0, attempt(), attempt) == ["alice"]
+    assert attempt.calls == 2
+
+
+async def test_guarded_tries_again_once_only_and_only_for_an_unavailable_store() -> None:
+    twice = Attempts(ConnectionRefusedError(111, "refused"), ConnectionRefusedError(111, "refused"))
+    with pytest.raises(StoreUnavailable):
+        await guarded(postgres.FAILURES, 1.0, twice(), twice)
+    assert twice.calls == 2
+    misconfigured = Attempts(StoreMisconfigured("no such column"))
+    with pytest.raises(StoreMisconfigured):
+        await guarded(postgres.FAILURES, 1.0, misconfigured(), misconfigured)
+    assert misconfigured.calls == 1
+    no_again = Attempts(ConnectionRefusedError(111, "refused"))
+    with pytest.raises(StoreUnavailable):
+        await guarded(postgres.FAILURES, 1.0, no_again())
+    assert no_again.calls == 1
+
+
+async def test_the_fresh_try_runs_within_the_same_budget() -> None:
+    async def slow() -> list[str]:
+        await asyncio.sleep(30)
+        return []
+
+    refused = Attempts(ConnectionRefusedError(111, "refused"))
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(StoreTimeout, match="no answer within 0.05s"):
+        await guarded(postgres.FAILURES, 0.05, refused(), slow)
+    assert refused.calls == 1
+    assert asyncio.get_running_loop().time() - started < 1.0

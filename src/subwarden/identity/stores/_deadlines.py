@@ -33,6 +33,14 @@ class Budget:
         self.done = False
         self.expired = False
 
+    def spent(self) -> bool:
+        """On the ``CancelledError`` of its call: True (and the task uncancelled) if this budget's timer
+        cancelled it, False if the cancel came from elsewhere and must propagate."""
+        if not self.expired:
+            return False
+        self.task.uncancel()
+        return True
+
 
 class Deadlines:
     """The budgets of one event loop with one timeout."""
@@ -90,19 +98,24 @@ def deadlines(timeout: float) -> Deadlines:
     return found
 
 
+def start_budget(timeout: float) -> Budget:
+    """A budget of ``timeout`` seconds for the running task, from now. The caller sets ``done`` when its
+    call ends, however it ends, and asks ``spent()`` on a ``CancelledError``."""
+    task = asyncio.current_task()
+    assert task is not None
+    return deadlines(timeout).start(task)
+
+
 async def within(timeout: float, work: Awaitable[T]) -> T:
     """Await ``work`` for at most ``timeout`` seconds (the running task is cancelled when the budget is
     spent); ``BudgetSpent`` then, anything else ``work`` raises as it is. ``asyncio.timeout`` without a
     timer per call."""
-    task = asyncio.current_task()
-    assert task is not None
-    budget = deadlines(timeout).start(task)
+    budget = start_budget(timeout)
     try:
         return await work
     except asyncio.CancelledError:
-        if not budget.expired:
+        if not budget.spent():
             raise
-        task.uncancel()
         raise BudgetSpent from None
     finally:
         budget.done = True

@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 from subwarden.config.loader import ConfigError
 from subwarden.config.models import StoreConfig
-from subwarden.errors import StoreUnavailable
 from subwarden.identity.stores import _sql
 from subwarden.identity.stores._failures import FailureTable, guarded
 from subwarden.identity.stores._records import (
@@ -76,7 +75,9 @@ class SqlStore(UserStore):
         value, field, folded = str(query.params[0]), query.field, query.casefold
         if not self._bindable(value):
             return []
-        rows = await guarded(self.failures, self.config.timeout, self._execute_retrying(query.text, query.params))
+        text, params = query.text, query.params
+        rows = await guarded(self.failures, self.config.timeout, self._execute(text, params),
+                             lambda: self._execute(text, params))
         record = self._rows_to_users.record
         return [record(row, field) for row in rows if is_exact(row, field, value, folded)]
 
@@ -93,16 +94,9 @@ class SqlStore(UserStore):
         return await self._run(query.text, query.params)
 
     async def _run(self, text: str, params: Sequence[Any] = ()) -> list[Row]:
-        return await guarded(self.failures, self.config.timeout, self._execute_retrying(text, params))
-
-    async def _execute_retrying(self, text: str, params: Sequence[Any]) -> list[Row]:
-        try:
-            return await self._execute(text, params)
-        except Exception as exc:
-            if self.failures.classify(exc) is not StoreUnavailable:
-                raise
-            # A pooled connection can be dead after a server restart: one fresh try.
-            return await self._execute(text, params)
+        # A pooled connection can be dead after a server restart: one fresh try (guarded's ``again``).
+        return await guarded(self.failures, self.config.timeout, self._execute(text, params),
+                             lambda: self._execute(text, params))
 
     # ------------------------------------------------------------ diagnose
     async def near_misses(self, attribute: str, value: str) -> list[NearMiss]:
