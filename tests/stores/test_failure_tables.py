@@ -195,7 +195,7 @@ async def test_the_fresh_try_runs_within_the_same_budget() -> None:
 
     refused = Attempts(ConnectionRefusedError(111, "refused"))
     started = asyncio.get_running_loop().time()
-    with pytest.raises(StoreTimeout, match="no answer within 0.05s"):
+    with pytest.raises(StoreTimeout, match=r"no answer within 0\.05s"):
         await guarded(postgres.FAILURES, 0.05, refused(), slow)
     assert refused.calls == 1
     assert asyncio.get_running_loop().time() - started < 1.0
