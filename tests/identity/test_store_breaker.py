@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -99,16 +100,21 @@ async def test_a_failed_probe_opens_the_circuit_again_for_another_reset_period(c
     assert breaker.opens == 2
 
 
+async def cancel_while_held(probe: Awaitable[object], gate: asyncio.Event) -> None:
+    """Start ``probe``, cancel it while it waits at ``gate``, then open the gate."""
+    started = asyncio.ensure_future(probe)
+    await asyncio.sleep(0)
+    started.cancel()
+    await asyncio.gather(started, return_exceptions=True)
+    gate.set()
+
+
 async def test_a_cancelled_probe_lets_the_next_call_probe(clock: FrozenClock) -> None:
     breaker, op = CircuitBreaker(1, 10, clock), Operation()
     await trip(breaker, op, 1)
     clock.advance(10)
     op.fail, op.gate = None, asyncio.Event()
-    probe = asyncio.ensure_future(breaker.call(op))
-    await asyncio.sleep(0)
-    probe.cancel()
-    await asyncio.gather(probe, return_exceptions=True)
-    op.gate.set()
+    await cancel_while_held(breaker.call(op), op.gate)
     assert await breaker.call(op) == "ok"
 
 
@@ -129,11 +135,7 @@ async def test_the_resolve_stage_takes_the_breakers_steps_failures_open_it_and_a
         assert store.fetches == 2 and runtime.breaker.state == "open"
         clock.advance(5)
         store.fail, store.gate = None, asyncio.Event()
-        probe = asyncio.ensure_future(resolve.fetch(query))
-        await asyncio.sleep(0)
-        probe.cancel()
-        await asyncio.gather(probe, return_exceptions=True)
-        store.gate.set()
+        await cancel_while_held(resolve.fetch(query), store.gate)
         assert [u.user_id for u in await resolve.fetch(query)] == ["alice"]
         assert runtime.breaker.state == "closed" and runtime.breaker.failures == 0
     finally:

@@ -101,20 +101,29 @@ async def test_waiters_share_the_store_error_of_the_one_query(clock: FrozenClock
     assert c.peek(KEY) is None
 
 
+class GatedLoader:
+    """A store query that answers ``[ALICE]`` once ``gate`` is set; counts its calls."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.calls = 0
+
+    async def __call__(self) -> list[UserRecord]:
+        self.calls += 1
+        await self.gate.wait()
+        return [ALICE]
+
+
 async def test_a_cancelled_first_caller_does_not_strand_the_waiters(clock: FrozenClock) -> None:
     c = cache(clock)
-    gate = asyncio.Event()
-
-    async def slow() -> list[UserRecord]:
-        await gate.wait()
-        return [ALICE]
+    slow = GatedLoader()
 
     first = asyncio.ensure_future(c.load(KEY, slow))
     await asyncio.sleep(0)
     second = asyncio.ensure_future(c.load(KEY, slow))
     await asyncio.sleep(0)
     first.cancel()
-    gate.set()
+    slow.gate.set()
     assert (await second).records == [ALICE]
     assert c.get(KEY) is not None
 
@@ -123,14 +132,7 @@ async def test_when_the_first_caller_is_cancelled_one_waiter_queries_again_and_t
     clock: FrozenClock,
 ) -> None:
     c = cache(clock)
-    gate = asyncio.Event()
-    calls = 0
-
-    async def slow() -> list[UserRecord]:
-        nonlocal calls
-        calls += 1
-        await gate.wait()
-        return [ALICE]
+    slow = GatedLoader()
 
     first = asyncio.ensure_future(c.load(KEY, slow))
     await asyncio.sleep(0)
@@ -139,10 +141,10 @@ async def test_when_the_first_caller_is_cancelled_one_waiter_queries_again_and_t
     first.cancel()
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    gate.set()
+    slow.gate.set()
     results = await asyncio.gather(*waiting)
     assert first.cancelled()
-    assert calls == 2
+    assert slow.calls == 2
     assert sorted(r.state for r in results) == ["coalesced", "coalesced", "miss"]
     assert all(r.records == [ALICE] for r in results)
     assert c.stats()["user_cache_inflight"] == 0
@@ -150,18 +152,14 @@ async def test_when_the_first_caller_is_cancelled_one_waiter_queries_again_and_t
 
 async def test_a_cancelled_waiter_leaves_the_query_and_the_other_waiters_alone(clock: FrozenClock) -> None:
     c = cache(clock)
-    gate = asyncio.Event()
-
-    async def slow() -> list[UserRecord]:
-        await gate.wait()
-        return [ALICE]
+    slow = GatedLoader()
 
     first = asyncio.ensure_future(c.load(KEY, slow))
     await asyncio.sleep(0)
     quitter, stayer = (asyncio.ensure_future(c.load(KEY, slow)) for _ in range(2))
     await asyncio.sleep(0)
     quitter.cancel()
-    gate.set()
+    slow.gate.set()
     assert (await first).state == "miss"
     assert (await stayer).records == [ALICE]
     assert quitter.cancelled()
@@ -170,11 +168,7 @@ async def test_a_cancelled_waiter_leaves_the_query_and_the_other_waiters_alone(c
 
 async def test_a_cancelled_first_caller_alone_leaves_nothing_in_flight(clock: FrozenClock) -> None:
     c = cache(clock)
-    gate = asyncio.Event()
-
-    async def slow() -> list[UserRecord]:
-        await gate.wait()
-        return [ALICE]
+    slow = GatedLoader()
 
     first = asyncio.ensure_future(c.load(KEY, slow))
     await asyncio.sleep(0)
@@ -182,7 +176,7 @@ async def test_a_cancelled_first_caller_alone_leaves_nothing_in_flight(clock: Fr
     with pytest.raises(asyncio.CancelledError):
         await first
     assert c.stats()["user_cache_inflight"] == 0
-    gate.set()
+    slow.gate.set()
     assert (await c.load(KEY, slow)).state == "miss"
 
 

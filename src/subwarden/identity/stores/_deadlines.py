@@ -3,9 +3,10 @@
 A uvloop timer set and cancelled per lookup cost ~3-4 µs of CPU, ~7 % of a cold PostgreSQL lookup.
 Calls with the same timeout end in the order they start, so their deadlines sit in a FIFO already in
 order; one timer, armed at the oldest open deadline, cancels the tasks that overran (exactly at their
-deadline) and re-arms for the next. ``within`` is the budget as a call (the store's ``guarded`` and the
-resolve stage both use it). Finished budgets are dropped from the front as new ones arrive, so
-the queue holds about the calls in flight.
+deadline) and re-arms for the next. ``start_budget`` takes one for the running task (the stores'
+``guarded`` does, inline); ``within`` is the budget as a call (the resolve stage's, around a store that
+keeps no budget of its own). Finished budgets are dropped from the front as new ones arrive, so the
+queue holds about the calls in flight.
 """
 
 from __future__ import annotations
