@@ -4,8 +4,9 @@ On a shared VM the same wrk run varies by 10-30 % and even ``bench/hotpath.py``'
 valgrind counts instructions, which stay within ~±2 % run to run whatever the neighbours do. This
 runs ``bench/hotpath.py`` (in-process, the gateway as ``serve`` builds it) under callgrind twice, with
 a short and a long measured phase, and divides the difference by the extra requests, so start-up,
-token minting and warm-up cancel out. ``--top N`` lists the compiled functions of the long run with
-their instructions per call (inclusive).
+token minting and warm-up cancel out. ``--top N`` lists, per request, the compiled functions'
+instructions with what they call and every function's own, each from the long run minus the short one
+(a single run's counts would include start-up and warm-up: ~1,000 RSA verifications and first lookups).
 
     .venv/bin/python bench/instructions.py [--records-off | --plane-only | --new-tokens] [--top 25]
 
@@ -28,8 +29,9 @@ from machine import ensure_tools
 HERE = Path(__file__).resolve().parent
 _COLLECTED = re.compile(r"==(\d+)== Collected : (\d+)")
 _COMMAND = re.compile(r"==(\d+)== Command: ")
-_CALLER = re.compile(r"\s*([\d,]+) \(.*?\)\s+<\s+\S+ \(([\d,]+)x\)")
-_FUNCTION = re.compile(r"\s*([\d,]+) \(.*?\)\s+\*\s+(\S+)")
+#: One function of a flat ``callgrind_annotate`` listing: instructions, then file:function (a call count
+#: and the object file may follow).
+_ROW = re.compile(r"\s*([\d,]+) \([^)]*\)\s+(\S+?)(?: \([\d,]+x\))?(?: \[.*\])?$")
 
 
 def run_counted(requests: int, users: int, extra: list[str], out: Path) -> tuple[int, Path]:
@@ -47,21 +49,28 @@ def run_counted(requests: int, users: int, extra: list[str], out: Path) -> tuple
     return int(counts[main.group(1)]), Path(f"{out}.{main.group(1)}")
 
 
-def per_call(annotated: str, min_calls: int) -> list[tuple[int, int, str]]:
-    """(instructions per call, calls, function) of compiled functions, from ``callgrind_annotate --tree=caller``."""
-    rows, calls = [], 0
+def by_function(annotated: str) -> dict[str, int]:
+    """Instructions per function (file and object dropped, same names summed) from ``callgrind_annotate``."""
+    totals: dict[str, int] = {}
     for line in annotated.splitlines():
-        caller = _CALLER.match(line)
-        if caller:
-            calls += int(caller.group(2).replace(",", ""))
-            continue
-        function = _FUNCTION.match(line)
-        if function:
-            name = function.group(2).rsplit(":", 1)[-1]
-            if calls >= min_calls and name.startswith("CPyDef_"):
-                rows.append((int(function.group(1).replace(",", "")) // calls, calls, name[len("CPyDef_"):]))
-            calls = 0
+        row = _ROW.match(line)
+        if row:
+            name = row.group(2).rsplit(":", 1)[-1]
+            totals[name] = totals.get(name, 0) + int(row.group(1).replace(",", ""))
+    return totals
+
+
+def per_request(short: str, long: str, requests: int) -> list[tuple[float, str]]:
+    """(instructions per request, function): the long run's count minus the short run's, over the extra
+    ``requests``, so start-up and warm-up (token verification, first store lookups) cancel out."""
+    before, after = by_function(short), by_function(long)
+    rows = [((count - before.get(name, 0)) / requests, name) for name, count in after.items()]
     return sorted(rows, reverse=True)
+
+
+def _annotate(path: Path, inclusive: bool) -> str:
+    cmd = ["callgrind_annotate", f"--inclusive={'yes' if inclusive else 'no'}", "--threshold=100", str(path)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,17 +84,21 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--long must be larger than --short")
     ensure_tools({"valgrind": "valgrind", "callgrind_annotate": "valgrind"})
     with tempfile.TemporaryDirectory(prefix="subwarden-callgrind-") as tmp:
-        short, _ = run_counted(args.short, args.users, extra, Path(tmp) / "short")
+        short, short_file = run_counted(args.short, args.users, extra, Path(tmp) / "short")
         long, long_file = run_counted(args.long, args.users, extra, Path(tmp) / "long")
+        extra_requests = args.long - args.short
         label = " ".join(extra) or "records on"
-        print(f"{(long - short) / (args.long - args.short):,.0f} instructions per request ({label}; "
+        print(f"{(long - short) / extra_requests:,.0f} instructions per request ({label}; "
               f"callgrind, {args.long:,} - {args.short:,} requests)")
         if args.top:
-            annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--tree=caller", str(long_file)],
-                                       capture_output=True, text=True, check=True).stdout
-            print("\ncompiled functions, long run (warm-up included), instructions per call (inclusive):")
-            for instructions, calls, name in per_call(annotated, args.long)[: args.top]:
-                print(f"{instructions:>10,} {calls:>9,}x  {name}")
+            inclusive = per_request(_annotate(short_file, True), _annotate(long_file, True), extra_requests)
+            print("\ncompiled functions, instructions per request with what they call (long - short run):")
+            for count, name in [row for row in inclusive if row[1].startswith("CPyDef_")][: args.top]:
+                print(f"{count:>10,.0f}  {name[len('CPyDef_'):]}")
+            own = per_request(_annotate(short_file, False), _annotate(long_file, False), extra_requests)
+            print("\nall functions, own instructions per request (long - short run):")
+            for count, name in own[: args.top]:
+                print(f"{count:>10,.0f}  {name}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -45,3 +46,14 @@ class FrozenClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def wall_reader(clock: Clock) -> Callable[[], float]:
+    """``clock.now``; ``time.time`` itself for the system clock, so a compiled caller makes a C call, not a
+    Python method call (~1.2k instructions) per read."""
+    return time.time if type(clock) is SystemClock else clock.now
+
+
+def monotonic_reader(clock: Clock) -> Callable[[], float]:
+    """``clock.monotonic``; ``time.monotonic`` itself for the system clock (see ``wall_reader``)."""
+    return time.monotonic if type(clock) is SystemClock else clock.monotonic

@@ -41,6 +41,7 @@ NATIVE_MODULES = (
     "subwarden.observe.record_shape",
     "subwarden.pipeline.context",
     "subwarden.pipeline.memo",
+    "subwarden.pipeline.routing",
     "subwarden.pipeline.stage",
     "subwarden.tokens.compact",
     "subwarden.tokens.cache",

@@ -8,7 +8,6 @@ only while a pipeline stage or an upstream connect actually waits.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Awaitable
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Final
@@ -31,6 +30,8 @@ CONNECTING: Final = 2
 SENDING: Final = 3
 RESPONDING: Final = 4
 DONE: Final = 5
+#: The body limit before admission sets the route's (``sys.maxsize``, a module attribute lookup per request).
+NO_LIMIT: Final = 2**63 - 1
 #: Methods retried once on a fresh connection when a reused one closed before answering.
 _RETRYABLE: Final = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "TRACE"})
 
@@ -77,7 +78,7 @@ class Exchange:
         self.upstream: UpstreamConnection | None = None
         self._buf: list[bytes] = []
         self._buffered = 0
-        self._limit = sys.maxsize
+        self._limit = NO_LIMIT
         self._plan: RoutePlan | None = None
         self._target: TargetPlan | None = None
         self._request_bytes = b""

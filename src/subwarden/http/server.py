@@ -11,7 +11,7 @@ from collections.abc import Coroutine
 from typing import Any, Final
 
 from subwarden.config.models import ListenConfig
-from subwarden.http.connection import ClientConnection
+from subwarden.http.connection import ClientConnection, ParseLimits
 from subwarden.http.forward import Peer, RoutePlan, TargetPlan, identity_names
 from subwarden.http.ids import IdSource
 from subwarden.http.outbox import Outbox
@@ -47,6 +47,9 @@ class DataPlane:
         self.gateway = gateway
         self.listen = listen
         self.limits = listen.limits
+        self.parse_limits = ParseLimits(
+            listen.limits.max_header_bytes, listen.limits.max_headers, listen.limits.max_pipelined
+        )
         self.renderer = ProblemRenderer(gateway.config.errors)
         self.ids = IdSource()
         self.outbox = Outbox()

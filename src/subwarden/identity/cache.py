@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-from subwarden.clock import Clock
+from subwarden.clock import Clock, monotonic_reader
 from subwarden.config.models import CacheConfig
 from subwarden.errors import STORE_ERRORS, GatewayError
 from subwarden.eviction import GONE, LIVE, USED, evict_over
@@ -68,7 +68,7 @@ class UserCache:
     """Cache-through user lookups; ``get`` is synchronous, ``load`` queries once per key."""
 
     __slots__ = (
-        "_by_user", "_clock", "_entries", "_inflight", "_prefixes", "coalesced", "evictions", "hits",
+        "_by_user", "_entries", "_inflight", "_monotonic", "_prefixes", "coalesced", "evictions", "hits",
         "max_entries", "misses", "negative_hits", "negative_ttl", "positive_ttl", "stale_if_error",
         "stale_served",
     )
@@ -78,7 +78,8 @@ class UserCache:
         self.negative_ttl = config.negative_ttl
         self.max_entries = config.max_entries
         self.stale_if_error = config.stale_if_error
-        self._clock = clock
+        #: The clock's monotonic reader (``time.monotonic`` itself for the system clock: read per request).
+        self._monotonic = monotonic_reader(clock)
         self._entries: OrderedDict[CacheKey, Entry] = OrderedDict()
         self._by_user: dict[str, CacheKey | set[CacheKey]] = {}
         self._prefixes: set[tuple[str, str]] = set()
@@ -96,7 +97,7 @@ class UserCache:
         if entry is None:
             return None
         record = entry.record
-        age = self._clock.monotonic() - entry.stored_at
+        age = self._monotonic() - entry.stored_at
         if record is None:
             if age >= self.negative_ttl:
                 return None
@@ -113,7 +114,7 @@ class UserCache:
 
         Nothing is counted (the admission memo learning what the resolve stage just read).
         """
-        mono = self._clock.monotonic()
+        mono = self._monotonic()
         out: list[CachedUser] = []
         for key in keys:
             entry = self._entries.get(key)
@@ -136,7 +137,7 @@ class UserCache:
         for a found user), but only once every entry passed; each is marked used (eviction's second chance)
         instead of being moved. The admission memo calls this with every entry the resolve stage read.
         """
-        mono = self._clock.monotonic()
+        mono = self._monotonic()
         age = 0.0
         for entry in held:
             age = mono - entry.stored_at
@@ -201,7 +202,7 @@ class UserCache:
         entry = self._entries.get(key)
         if entry is None or entry.record is None or self.stale_if_error <= 0:
             return None
-        age = self._clock.monotonic() - entry.stored_at
+        age = self._monotonic() - entry.stored_at
         if age - self.positive_ttl >= self.stale_if_error:
             return None
         return entry.record, age
@@ -224,7 +225,7 @@ class UserCache:
             old.state = GONE
             if old.record is not None:
                 self._unindex(old.record.user_id, key)
-        entries[key] = CachedUser(record, self._clock.monotonic())
+        entries[key] = CachedUser(record, self._monotonic())
         self._prefixes.add((key[0], key[1]))
         if record is not None:
             self._index(record.user_id, key)
@@ -287,7 +288,7 @@ class UserCache:
         if entry is None:
             return None
         record = entry.record
-        age = self._clock.monotonic() - entry.stored_at
+        age = self._monotonic() - entry.stored_at
         return EntryView(record, age, age < (self.negative_ttl if record is None else self.positive_ttl))
 
     def stats(self) -> dict[str, float]:

@@ -20,17 +20,16 @@ answer leaves ``ctx.timings`` empty (no stage ran) and sets ``ctx.admission_memo
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
-from typing import Any, Final, cast
+from typing import Final, cast
 
-from subwarden.clock import Clock, SystemClock
+from subwarden.clock import Clock, wall_reader
 from subwarden.identity.cache import CachedUser, UserCache
 from subwarden.identity.enrich import EnrichStage
 from subwarden.identity.revocation import CountedRevocationList, RevocationList, revocation_claims
 from subwarden.pipeline.context import RequestContext
 from subwarden.pipeline.routing import Route, RouteTable
-from subwarden.tokens.cache import VerifiedCache
+from subwarden.tokens.cache import VerifiedCache, VerifiedToken
 
 #: At most this many admissions remembered (each holds its raw header value, ~1 kB with the entry).
 MEMO_MAX_ENTRIES: Final = 65_536
@@ -51,7 +50,12 @@ class Admitted:
     )
 
     def __init__(
-        self, ctx: RequestContext, raw: bytes, verified: Any, held: tuple[CachedUser, ...], headers: Any,
+        self,
+        ctx: RequestContext,
+        raw: bytes,
+        verified: VerifiedToken,
+        held: tuple[CachedUser, ...],
+        headers: tuple[tuple[bytes, bytes], ...],
         generation: int,
     ) -> None:
         #: The raw Authorization header value this admission is for (compared in full on every use).
@@ -75,12 +79,8 @@ class Admitted:
         self.mapping_fallback = ctx.mapping_fallback
         self.user = ctx.user
         self.roles = ctx.roles
+        #: A tuple: each replay copies it into the request's own list (compiled: typed, no generic list()).
         self.identity_headers = headers
-
-
-def clock_now(clock: Clock) -> Any:
-    """``clock.now``; ``time.time`` itself for the system clock (no Python frame)."""
-    return time.time if type(clock) is SystemClock else clock.now
 
 
 class AdmissionMemo:
@@ -107,7 +107,7 @@ class AdmissionMemo:
         self._users = users
         self._revocations = revocations
         self._enrich = enrich
-        self._now = clock_now(clock)
+        self._now = wall_reader(clock)
         #: The revocation list when it counts revocations in ``generation`` (checks skipped while unchanged).
         self._counted_revocations: CountedRevocationList | None = None
         if isinstance(getattr(revocations, "generation", None), int):
