@@ -163,7 +163,7 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
             total.prechecks.update(got.prechecks)
             total.problems += got.problems
     summary = report.summarize_runs(total.runs)
-    ratios = report.ratios(summary)
+    ratios = {**report.ratios(summary), **report.paired_ratios(total.runs)}
     mem = None if args.no_memory else memory.measure(args.memory_users, args.traced_users)
     cold = None if args.no_cold else cold_path()
     return {
