@@ -92,6 +92,19 @@ def test_a_fresh_tokens_claims_are_not_kept_by_the_shaper(shaper: RecordShaper, 
     assert len(shaper._identities) == 1
 
 
+def test_a_cached_tokens_claims_with_a_reloaded_user_show_that_user(
+    shaper: RecordShaper, make_ctx: CtxFactory
+) -> None:
+    ctx = make_ctx(token_cache_hit=True)
+    active = ctx.user
+    assert shaper.shape(ctx, 1.0, 2)["user_status"] == "active"
+    ctx.user = UserRecord("u-1", UserStatus.disabled, ())  # the user cache reloaded it: same claims dict
+    assert shaper.shape(ctx, 1.0, 2)["user_status"] == "disabled"
+    ctx.user = active
+    assert shaper.shape(ctx, 1.0, 2)["user_status"] == "active"
+    assert len(shaper._identities) == 1  # one entry per claims dict, replaced as its user changes
+
+
 def test_a_new_token_of_a_known_identity_reuses_its_parts_found_by_value(
     shaper: RecordShaper, make_ctx: CtxFactory
 ) -> None:

@@ -141,15 +141,6 @@ class RequestContext:
         #: True when the admission memo answered (pipeline.memo): stages' results reused, ``timings`` left empty.
         self.admission_memo = False
 
-    def record_slots(self) -> tuple[Any, ...]:
-        """What a call record reads per request, in one call (compiled: native reads, not 21 ``getattr``)."""
-        return (
-            self.claims, self.user, self.error, self.timings, self.path, self.method, self.cache_state,
-            self.upstream_target, self.shadow_error, self.failed_stage, self.trace_id, self.cache_age,
-            self.started_ns, self.upstream_ms, self.upstream_status, self.token_cache_hit, self.anonymous,
-            self.request_id, self.route, self.outcome, self.status, self.admission_memo,
-        )
-
     def identity_slots(self) -> tuple[Any, ...]:
         """What a call record's per-identity part is built from, besides the claims and the user."""
         return (
