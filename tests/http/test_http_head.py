@@ -45,6 +45,11 @@ def test_keeps_a_single_request_id_and_traceparent_and_ignores_repeats() -> None
     head = parse_head("GET", "1.1", b"/", [*HOST, (b"x-request-id", b"a"), (b"x-request-id", b"b")])
     assert head.request_id is None
     assert parse_head("GET", "1.1", b"/", [*HOST, (b"traceparent", b"t")]).traceparent == b"t"
+    three = [(b"x-request-id", b"a"), (b"x-request-id", b"b"), (b"x-request-id", b"c")]
+    assert parse_head("GET", "1.1", b"/", [*HOST, *three]).request_id is None  # counted, not just paired
+    two = [(b"traceparent", b"t"), (b"traceparent", b"u")]
+    assert parse_head("GET", "1.1", b"/", [*HOST, *two, (b"x-request-id", b"r")]).traceparent is None
+    assert parse_head("GET", "1.1", b"/", [(b"x-request-id", b"r"), *HOST]).request_id == b"r"
 
 
 @pytest.mark.parametrize(

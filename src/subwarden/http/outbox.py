@@ -13,23 +13,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 
 log = logging.getLogger("subwarden.http")
+#: ``asyncio.get_running_loop`` held in a C static of the compiled module (not a module attribute lookup).
+_running_loop: Final = asyncio.get_running_loop
 
 
 class Outbox:
     """The protocols with writes pending in this loop pass; ``flush`` runs once at its end."""
 
-    __slots__ = ("_due",)
+    __slots__ = ("_due", "_flush")
 
     def __init__(self) -> None:
         self._due: list[BatchedWrites] = []
+        self._flush = self.flush  # bound once, not per loop pass
 
     def add(self, sender: BatchedWrites) -> None:
         due = self._due
         if not due:
             try:
-                asyncio.get_running_loop().call_soon(self.flush)
+                _running_loop().call_soon(self._flush)
             except RuntimeError:  # no loop runs (closing down): nothing would send it later
                 sender.send_pending()
                 return

@@ -33,6 +33,7 @@ _SPECIAL_KINDS: Final = {
 _NAME_KINDS: Final[dict[bytes, int]] = {}
 _NAME_KINDS_MAX: Final = 4096  # distinct spellings remembered; the rest are classified each time
 _STATUS_LINES: Final[dict[int, bytes]] = {}
+_NO_TOKENS: Final[frozenset[bytes]] = frozenset()
 #: Connection options naming headers that are dropped anyway.
 _ALREADY_DROPPED: Final = frozenset({b"keep-alive"})
 
@@ -66,9 +67,18 @@ class ResponseHead:
         self.length: bytes | None = None
         self.chunked = False
         self.has_request_id = False
-        self.connection_tokens: set[bytes] = set()
+        self.connection_tokens: frozenset[bytes] = _NO_TOKENS
         #: Rendered header lines to forward (name, ": ", value, CRLF, ...), before Connection filtering.
         self.lines: list[bytes] = []
+
+    def reset(self) -> None:
+        """Empty, for the connection's next response (one object per connection, not one per response)."""
+        self.size = 0
+        self.length = None
+        self.chunked = False
+        self.has_request_id = False
+        self.connection_tokens = _NO_TOKENS
+        self.lines = []
 
     def add(self, name: bytes, value: bytes) -> None:
         kind = name_kind(name)
@@ -85,7 +95,7 @@ class ResponseHead:
             self.chunked = True
         # "keep-alive" (nginx, every response) names only a header that is dropped anyway: nothing to split.
         elif kind == _CONNECTION and value != b"keep-alive" and value != b"Keep-Alive":
-            self.connection_tokens |= {t.strip().lower() for t in value.split(b",")}
+            self.connection_tokens = self.connection_tokens | {t.strip().lower() for t in value.split(b",")}
 
     def framing(self, body_allowed: bool, client_http11: bool) -> int:
         if not body_allowed:

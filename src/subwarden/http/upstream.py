@@ -46,7 +46,7 @@ class UpstreamConnection(BatchedWrites):
     def bind(self, sink: ResponseSink, expect_body: bool) -> None:
         self.sink = sink
         self._expect_body = expect_body
-        self._head = ResponseHead()
+        self._head.reset()  # the exchange that read the last one used it within on_response_head only
         self._head_done = self._complete = self._until_eof = False
         self._head_bytes = 0
         self.got_bytes = False
@@ -140,7 +140,7 @@ class UpstreamConnection(BatchedWrites):
         if status < 200:
             if status == 101:
                 raise UpstreamUnavailable("upstream switched protocols unasked")
-            self._head = ResponseHead()  # interim response (100, 103): not forwarded
+            self._head.reset()  # interim response (100, 103): not forwarded
             return
         head = self._head
         self._head_done = True
