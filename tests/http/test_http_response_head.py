@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from subwarden.http import response
+from subwarden.http.forward import HOP_BY_HOP
 from subwarden.http.response import CHUNKED, LENGTH, ResponseHead, client_head
 
 
@@ -32,3 +34,11 @@ def test_connection_tokens_of_several_headers_add_up() -> None:
     assert head.connection_tokens == {b"x-a", b"x-b", b"keep-alive"}
     assert head.forwarded_lines() == [b"X-C", b": ", b"3", b"\r\n"]
     assert head.framing(True, True) == CHUNKED and _head((b"Content-Length", b"0")).framing(True, True) == LENGTH
+
+
+def test_every_special_or_hop_by_hop_name_is_recognised_in_any_case_and_others_are_forwarded() -> None:
+    for name in (*response._SPECIAL_KINDS, *HOP_BY_HOP):
+        for spelling in (name, name.upper(), name.title()):
+            assert response.name_kind(spelling) != response._FORWARD, spelling
+    for name in (b"Server", b"Date", b"Content-Type", b"X-Request-IDs", b"Connections", b"T"):
+        assert response.name_kind(name) == response._FORWARD, name

@@ -63,10 +63,11 @@ class RequestHead:
         self.connection_tokens: frozenset[bytes] = frozenset()
         self.request_id: bytes | None = None
         self.traceparent: bytes | None = None
-        self.xff: list[bytes] = []
+        #: Tuples, empty unless the headers came (the usual case): no two lists made and freed per request.
+        self.xff: tuple[bytes, ...] = ()
         self.fwd_proto: bytes | None = None
         self.fwd_host: bytes | None = None
-        self.forwarded: list[bytes] = []
+        self.forwarded: tuple[bytes, ...] = ()
 
     @property
     def has_body(self) -> bool:
@@ -198,13 +199,13 @@ def _read_expect(head: RequestHead, value: bytes) -> None:
 
 def _read_forwarding(head: RequestHead, name: bytes, value: bytes) -> None:
     if name == b"x-forwarded-for":
-        head.xff.append(value.strip())
+        head.xff += (value.strip(),)
     elif name == b"x-forwarded-proto":
         head.fwd_proto = value.strip()
     elif name == b"x-forwarded-host":
         head.fwd_host = value.strip()
     elif name == b"forwarded":
-        head.forwarded.append(value)
+        head.forwarded += (value,)
 
 
 def _read_host(head: RequestHead, host: bytes, hosts: int) -> None:

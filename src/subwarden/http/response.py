@@ -31,6 +31,9 @@ _SPECIAL_KINDS: Final = {
     b"x-request-id": _REQUEST_ID,
 }
 _NAME_KINDS: Final[dict[bytes, int]] = {}
+#: Lengths of the names handled specially: a name of any other length is forwarded without hashing it
+#: (most of a response's names: Server, Date, Content-Type, ...; a lookup hashes the new bytes each time).
+_SPECIAL_LENGTHS: Final = frozenset(len(name) for name in (*_SPECIAL_KINDS, *HOP_BY_HOP))
 _NAME_KINDS_MAX: Final = 4096  # distinct spellings remembered; the rest are classified each time
 _STATUS_LINES: Final[dict[int, bytes]] = {}
 _NO_TOKENS: Final[frozenset[bytes]] = frozenset()
@@ -47,6 +50,8 @@ def _status_line(status: int) -> bytes:
 
 def name_kind(name: bytes) -> int:
     """How the response header ``name`` (any case) is handled; remembered per spelling."""
+    if len(name) not in _SPECIAL_LENGTHS:
+        return _FORWARD
     kind = _NAME_KINDS.get(name)
     if kind is None:
         lower = name.lower()

@@ -168,7 +168,7 @@ class DataPlane:
             return False
         return any(address in net for net in self._trusted)
 
-    def client_ip(self, peer: Peer, xff: list[bytes]) -> str:
+    def client_ip(self, peer: Peer, xff: tuple[bytes, ...]) -> str:
         """The peer, or behind trusted proxies the right-most X-Forwarded-For address not trusted."""
         if not peer.trusted or not xff:
             return peer.ip
