@@ -66,15 +66,17 @@ class ResponseHead:
 
     __slots__ = ("chunked", "connection_tokens", "has_request_id", "length", "lines", "size")
 
+    #: Bytes of the header fields so far (name, value, ": ", CRLF), for the upstream head limit.
+    size: int
+    length: bytes | None
+    chunked: bool
+    has_request_id: bool
+    connection_tokens: frozenset[bytes]
+    #: Rendered header lines to forward (name, ": ", value, CRLF, ...), before Connection filtering.
+    lines: list[bytes]
+
     def __init__(self) -> None:
-        #: Bytes of the header fields so far (name, value, ": ", CRLF), for the upstream head limit.
-        self.size = 0
-        self.length: bytes | None = None
-        self.chunked = False
-        self.has_request_id = False
-        self.connection_tokens: frozenset[bytes] = _NO_TOKENS
-        #: Rendered header lines to forward (name, ": ", value, CRLF, ...), before Connection filtering.
-        self.lines: list[bytes] = []
+        self.reset()
 
     def reset(self) -> None:
         """Empty, for the connection's next response (one object per connection, not one per response)."""

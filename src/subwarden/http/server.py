@@ -46,14 +46,11 @@ class DataPlane:
     def __init__(self, gateway: Gateway, listen: ListenConfig) -> None:
         self.gateway = gateway
         self.listen = listen
-        self.limits = listen.limits
-        self.parse_limits = ParseLimits(
-            listen.limits.max_header_bytes, listen.limits.max_headers, listen.limits.max_pipelined
-        )
+        limits = listen.limits
+        self.parse_limits = ParseLimits(limits.max_header_bytes, limits.max_headers, limits.max_pipelined)
         self.renderer = ProblemRenderer(gateway.config.errors)
         self.ids = IdSource()
         self.outbox = Outbox()
-        limits = listen.limits
         self.timeouts = (0.0, limits.header_timeout, limits.body_timeout, limits.idle_timeout, LINGER_SECONDS)
         self.draining = False
         self.loop: asyncio.AbstractEventLoop

@@ -40,13 +40,10 @@ class CircuitBreaker:
         self.admit()
         try:
             result = await operation()
-        except asyncio.CancelledError:
-            self.abandoned()
+        except (asyncio.CancelledError, Exception) as exc:
+            self.ended(exc)
             raise
-        except Exception:  # store errors and anything else a backend let through
-            self.failed()
-            raise
-        self.succeeded()
+        self.ended(None)
         return result
 
     # The steps of ``call``, for a caller that awaits its operation itself (one coroutine less per query).
@@ -68,8 +65,18 @@ class CircuitBreaker:
             probe_in=round(max(self.reset - waited, 0.0), 3),
         )
 
-    def failed(self) -> None:
-        """An admitted query failed."""
+    def ended(self, error: BaseException | None) -> None:
+        """Record how an admitted query ended: ``None`` answered (found or not found); a cancel by its
+        caller is no outcome (the next call may probe); any other exception (store errors and anything
+        else a backend let through) is a failure."""
+        if error is None:
+            self._succeeded()
+        elif isinstance(error, asyncio.CancelledError):
+            self._probing = False
+        else:
+            self._failed()
+
+    def _failed(self) -> None:
         self._probing = False
         self.failures += 1
         if self.state == HALF_OPEN or (self.state == CLOSED and self.failures >= self.threshold):
@@ -77,15 +84,10 @@ class CircuitBreaker:
             self.opens += 1
             self._opened_at = self._clock.monotonic()
 
-    def succeeded(self) -> None:
-        """An admitted query answered (found or not found)."""
+    def _succeeded(self) -> None:
         self._probing = False
         self.failures = 0
         self.state = CLOSED
-
-    def abandoned(self) -> None:
-        """An admitted query was cancelled by its caller: no outcome, and the next call may probe."""
-        self._probing = False
 
     def stats(self) -> dict[str, float]:
         return {

@@ -111,16 +111,12 @@ class ResolveUserStage:
                 records = await self.store.fetch(query)
             else:
                 records = await within(self.timeout, self.store.fetch(query))
-        except TimeoutError:
-            breaker.failed()
-            raise StoreTimeout("store lookup timed out", timeout=self.timeout, store=self.store.identity) from None
-        except asyncio.CancelledError:
-            breaker.abandoned()
+        except (asyncio.CancelledError, Exception) as exc:
+            breaker.ended(exc)
+            if isinstance(exc, TimeoutError):  # the stage's own budget (a store without one)
+                raise StoreTimeout("store lookup timed out", timeout=self.timeout, store=self.store.identity) from None
             raise
-        except Exception:
-            breaker.failed()
-            raise
-        breaker.succeeded()
+        breaker.ended(None)
         return records
 
     # ------------------------------------------------------------ outcomes
